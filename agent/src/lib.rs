@@ -6,4 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod daemon;
+pub mod logger;
 pub mod uci;

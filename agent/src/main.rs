@@ -1,1 +1,215 @@
-fn main() {}
+//! The `hearth` command line. Everything real lives in the library; this file parses
+//! arguments, calls it, and maps outcomes to exit codes:
+//! 0 success, 1 operational failure (I/O, runtime), 2 invalid config or usage,
+//! 3 command not implemented in this build.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hearth::config::{self, LoadError};
+use hearth::uci;
+
+/// Exit code for an invalid config (also what clap uses for bad usage).
+const EXIT_INVALID: u8 = 2;
+/// Exit code for a command that is not implemented yet in this build.
+const EXIT_UNIMPLEMENTED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "Home router agent: traffic shaping, VPN policy, LLM request balancing, Wi-Fi planning",
+    long_about = "hearth runs on an OpenWRT (or DD-WRT) router. It shapes traffic and applies VPN \
+policy through netlink, balances the household's OpenAI-compatible LLM requests across upstreams \
+within budgets, and plans Wi-Fi coverage. It is configured by the UCI file /etc/config/hearth \
+and started by procd (/etc/init.d/hearth).\n\nStart with: hearth check",
+    after_help = "Config file: --config PATH, else $HEARTH_CONFIG, else /etc/config/hearth.\n\
+Exit codes: 0 ok, 1 failure, 2 invalid config or usage, 3 not implemented in this build."
+)]
+struct Cli {
+    /// The UCI config file to use
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "HEARTH_CONFIG",
+        value_name = "PATH"
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent in the foreground (procd starts this); SIGHUP reloads, SIGTERM stops
+    Run,
+    /// Apply traffic shaping and VPN policy to the kernel once, then exit
+    Apply {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Check the config file and list every problem with its line (exit 2 if invalid)
+    Check,
+    /// Show what the running agent is doing
+    Status {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Show LLM spend, tokens and data use per device and group against their budgets
+    Usage {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Wi-Fi planner: coverage report and recommendations from survey data
+    Plan {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Read and print UCI files (works on any /etc/config file)
+    Uci {
+        #[command(subcommand)]
+        command: UciCommand,
+    },
+    /// rpcd exec plugin protocol for LuCI ('list', or 'call METHOD' with JSON on stdin)
+    Rpcd {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Run the demo household on loopback and network namespaces
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UciCommand {
+    /// Print FILE the way `uci show` prints a package (pkg.section.option='value')
+    Show {
+        /// The UCI file; its base name is the package name, as with `uci -c DIR show NAME`
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check => check(config::resolve_path(cli.config)),
+        Command::Uci {
+            command: UciCommand::Show { file },
+        } => uci_show(&file),
+        Command::Run => run(config::resolve_path(cli.config)),
+        Command::Apply { .. } => {
+            not_yet("apply", "traffic shaping and VPN policy (issues 4 and 6)")
+        }
+        Command::Status { .. } => not_yet("status", "the control socket (issues 3 and 8)"),
+        Command::Usage { .. } => not_yet("usage", "budgets (issue 5)"),
+        Command::Plan { .. } => not_yet("plan", "the Wi-Fi planner (issue 7)"),
+        Command::Rpcd { .. } => not_yet("rpcd", "the LuCI/rpcd plugin (issue 8)"),
+        Command::Demo { .. } => not_yet(
+            "demo",
+            "the household demo (issue 9); scripts/demo.sh shows what exists today",
+        ),
+    }
+}
+
+fn not_yet(cmd: &str, what: &str) -> ExitCode {
+    eprintln!("hearth {cmd}: not implemented in this build yet; it arrives with {what}.");
+    ExitCode::from(EXIT_UNIMPLEMENTED)
+}
+
+fn check(path: PathBuf) -> ExitCode {
+    match config::load(&path) {
+        Ok(cfg) => {
+            println!("{}: OK ({})", path.display(), summary(&cfg));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{line}");
+            }
+            match e {
+                LoadError::Uci(uci::UciError::Io { .. }) => ExitCode::FAILURE,
+                _ => ExitCode::from(EXIT_INVALID),
+            }
+        }
+    }
+}
+
+/// "1 shaper, 6 devices, ..." for the sections present.
+fn summary(cfg: &config::Config) -> String {
+    let counts = [
+        (cfg.shapers.len(), "shaper"),
+        (cfg.groups.len(), "group"),
+        (cfg.devices.len(), "device"),
+        (cfg.vpns.len(), "vpn"),
+        (cfg.wireguard_peers.len(), "wireguard peer"),
+        (usize::from(cfg.balancer.is_some()), "balancer"),
+        (cfg.endpoints.len(), "endpoint"),
+        (cfg.routes.len(), "route"),
+        (cfg.planners.len(), "planner"),
+    ];
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if parts.is_empty() {
+        "agent settings only".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn uci_show(file: &std::path::Path) -> ExitCode {
+    match uci::Document::load(file) {
+        Ok(doc) => {
+            print!("{}", uci::show(doc.package()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            match e {
+                uci::UciError::Io { .. } => ExitCode::FAILURE,
+                _ => ExitCode::from(EXIT_INVALID),
+            }
+        }
+    }
+}
+
+fn run(path: PathBuf) -> ExitCode {
+    hearth::logger::init(log::LevelFilter::Info);
+    let subsystems = hearth::daemon::subsystems(&path);
+    let daemon = match hearth::daemon::Daemon::new(path, subsystems) {
+        Ok(d) => d,
+        Err(e) => {
+            hearth::daemon::report_load_error(&e);
+            log::error!("not starting: the config is invalid (run 'hearth check' for the list)");
+            return match e {
+                LoadError::Uci(uci::UciError::Io { .. }) => ExitCode::FAILURE,
+                _ => ExitCode::from(EXIT_INVALID),
+            };
+        }
+    };
+    log::set_max_level(daemon.config().agent.log_level.filter());
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(daemon.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("cannot install signal handlers: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

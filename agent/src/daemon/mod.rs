@@ -1,0 +1,201 @@
+//! `hearth run`: the daemon's lifecycle.
+//!
+//! Start: load and validate the config (refuse to start on a bad one), then reconcile every
+//! subsystem. `SIGHUP`: load the file again; a bad new config is reported and the running
+//! one is kept; a good one is reconciled. `SIGTERM`/`SIGINT`: trigger [`Shutdown`], then give
+//! every subsystem a bounded time to flush its state, in reverse start order.
+//!
+//! Reconcile is the one shape every subsystem follows: config -> desired state (pure) ->
+//! apply to the world. Later issues plug shaping, VPN, the balancer, budgets and the planner
+//! in as [`Subsystem`]s.
+
+pub mod shutdown;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{self, Config, LoadError};
+pub use shutdown::Shutdown;
+
+/// A boxed future, so subsystems can be kept as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Why a subsystem could not reach its desired state.
+#[derive(Debug, thiserror::Error)]
+#[error("{subsystem}: {message}")]
+pub struct SubsystemError {
+    /// Which subsystem failed.
+    pub subsystem: &'static str,
+    /// What failed and what state it left (a subsystem rolls back before returning this).
+    pub message: String,
+}
+
+/// What a reconcile pass did, for the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Number of changes made to the world (0 when already in the desired state).
+    pub changes: usize,
+    /// One-line human summary.
+    pub summary: String,
+}
+
+/// A part of the agent that turns config into state in the world.
+pub trait Subsystem {
+    /// Short name for logs (`shaping`, `vpn`, `balancer`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Brings the world to the state `config` asks for. Called at start and after every
+    /// successful reload; must be idempotent (an unchanged config makes no changes) and must
+    /// leave the previous state in place when it fails.
+    fn reconcile<'a>(
+        &'a mut self,
+        config: &'a Arc<Config>,
+        shutdown: &'a Shutdown,
+    ) -> BoxFuture<'a, Result<Reconciled, SubsystemError>>;
+
+    /// Persists whatever must survive a restart. Called once at shutdown.
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), SubsystemError>>;
+}
+
+/// How long one subsystem may take to flush at shutdown before we stop waiting.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The running agent: current config, its generation, and the subsystems.
+pub struct Daemon {
+    /// Where the config comes from (re-read on reload).
+    path: PathBuf,
+    /// The config in force.
+    config: Arc<Config>,
+    /// Bumped on every accepted reload, for logs and status.
+    generation: u64,
+    /// Every subsystem, in start order.
+    subsystems: Vec<Box<dyn Subsystem>>,
+    /// Fired once at shutdown.
+    trigger: shutdown::ShutdownTrigger,
+    /// Handed to subsystems.
+    shutdown: Shutdown,
+}
+
+/// Prints config problems one per line, as `hearth check` does.
+pub fn report_load_error(err: &LoadError) {
+    for line in err.lines() {
+        log::error!("{line}");
+    }
+}
+
+impl Daemon {
+    /// Loads the config at `path` and prepares the subsystems (nothing is applied yet).
+    pub fn new(path: PathBuf, subsystems: Vec<Box<dyn Subsystem>>) -> Result<Daemon, LoadError> {
+        let config = Arc::new(config::load(&path)?);
+        let (trigger, shutdown) = shutdown::channel();
+        Ok(Daemon {
+            path,
+            config,
+            generation: 1,
+            subsystems,
+            trigger,
+            shutdown,
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    async fn reconcile_all(&mut self) {
+        for s in &mut self.subsystems {
+            match s.reconcile(&self.config, &self.shutdown).await {
+                Ok(r) => log::info!("{}: {} ({} changes)", s.name(), r.summary, r.changes),
+                Err(e) => log::error!("{e}"),
+            }
+        }
+    }
+
+    /// SIGHUP: adopt the file's new content if it is valid; keep the running one otherwise.
+    pub async fn reload(&mut self) -> bool {
+        log::info!("reload requested: reading {}", self.path.display());
+        match config::load(&self.path) {
+            Ok(new) => {
+                log::set_max_level(new.agent.log_level.filter());
+                if *self.config == new {
+                    log::info!(
+                        "config unchanged (generation {}); checking the world anyway",
+                        self.generation
+                    );
+                } else {
+                    self.generation += 1;
+                    log::info!(
+                        "config generation {} loaded from {}",
+                        self.generation,
+                        self.path.display()
+                    );
+                }
+                self.config = Arc::new(new);
+                self.reconcile_all().await;
+                true
+            }
+            Err(e) => {
+                report_load_error(&e);
+                log::error!(
+                    "the new config is invalid; still running generation {} (fix the file and reload again)",
+                    self.generation
+                );
+                false
+            }
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, then flushes every subsystem.
+    pub async fn run(mut self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        log::info!(
+            "hearth {} started (pid {}); config generation 1 from {}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            self.path.display()
+        );
+        self.reconcile_all().await;
+        log::info!("ready");
+        loop {
+            tokio::select! {
+                _ = hup.recv() => { self.reload().await; }
+                _ = term.recv() => { log::info!("SIGTERM: shutting down"); break; }
+                _ = int.recv() => { log::info!("SIGINT: shutting down"); break; }
+            }
+        }
+        self.stop().await;
+        Ok(())
+    }
+
+    /// Triggers shutdown and flushes subsystems in reverse order, each within a time bound.
+    pub async fn stop(&mut self) {
+        self.trigger.trigger();
+        for s in self.subsystems.iter_mut().rev() {
+            let name = s.name();
+            match tokio::time::timeout(FLUSH_TIMEOUT, s.flush()).await {
+                Ok(Ok(())) => log::debug!("{name}: flushed"),
+                Ok(Err(e)) => log::error!("{e}"),
+                Err(_) => {
+                    log::error!("{name}: flush took longer than {FLUSH_TIMEOUT:?}; giving up")
+                }
+            }
+        }
+        log::info!("shutdown complete");
+    }
+}
+
+/// The subsystems this build runs. Empty until the engines of later issues land; the
+/// lifecycle (load, reload, shutdown) is complete and tested without them.
+pub fn subsystems(_config_path: &Path) -> Vec<Box<dyn Subsystem>> {
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests;
