@@ -196,7 +196,7 @@ fn run(path: PathBuf) -> ExitCode {
     };
     log::set_max_level(daemon.config().agent.log_level.filter());
     let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
     {
         Ok(rt) => rt,

@@ -1,0 +1,200 @@
+//! `hearth run` as procd runs it: start, SIGHUP with a bad file (kept out), SIGHUP with a good
+//! file (adopted), SIGTERM (clean exit 0). Observed through the daemon's stderr, as logd sees it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+/// Upper bound on waiting for one log line; a hang fails the test instead of blocking CI.
+/// (Not a performance assertion: the daemon answers in milliseconds.)
+const LINE_WAIT: Duration = Duration::from_secs(30);
+
+struct Daemon {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env_remove("HEARTH_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hearth run");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Daemon {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle`; panics with everything seen so far otherwise.
+    fn expect(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(LINE_WAIT) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    hearth::uci::write_atomic(path, text.as_bytes()).unwrap();
+}
+
+#[test]
+fn reload_and_shutdown_follow_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hearth");
+    write(&cfg, "config agent 'main'\n\toption log_level 'info'\n");
+
+    let mut d = Daemon::start(&cfg);
+    d.expect("config generation 1");
+    d.expect("ready");
+
+    // A typo in the new file: reported with its line, the running config stays.
+    write(&cfg, "config agent 'main'\n\toption log_levle 'debug'\n");
+    d.signal("HUP");
+    let problem = d.expect("option 'log_levle'");
+    assert!(problem.contains(":2: section 'main' (agent)"), "{problem}");
+    assert!(problem.contains("did you mean 'log_level'"), "{problem}");
+    d.expect("still running generation 1");
+
+    // A good file is adopted.
+    write(&cfg, "config agent 'main'\n\toption log_level 'debug'\n");
+    d.signal("HUP");
+    d.expect("config generation 2 loaded");
+
+    d.signal("TERM");
+    d.expect("SIGTERM: shutting down");
+    d.expect("shutdown complete");
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn sigint_also_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hearth");
+    write(&cfg, "");
+    let mut d = Daemon::start(&cfg);
+    d.expect("ready");
+    d.signal("INT");
+    d.expect("shutdown complete");
+    assert!(d.child.wait().unwrap().success());
+}
+
+#[test]
+fn run_refuses_an_invalid_config_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hearth");
+    write(&cfg, "config shaper 'wan'\n\toption uplaod '20000'\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("option 'uplaod': unknown option (did you mean 'upload'?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("option 'device': is required but missing"),
+        "{err}"
+    );
+    assert!(err.contains("not starting"), "{err}");
+}
+
+#[test]
+fn unimplemented_commands_say_so_and_fail() {
+    for cmd in ["apply", "status", "usage", "plan", "rpcd", "demo"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args([cmd, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{cmd}");
+        assert!(out.stdout.is_empty(), "{cmd} must not print fake output");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not implemented in this build yet"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("hearth {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "run", "apply", "check", "status", "usage", "plan", "uci", "rpcd", "demo",
+    ] {
+        assert!(
+            help.contains(&format!("\n  {cmd} ")),
+            "help lacks {cmd}:\n{help}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("chek")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("check"),
+        "suggests 'check'"
+    );
+}

@@ -1,0 +1,34 @@
+# Shared helpers for hearth's scripts: install what is missing by package name, loudly.
+# shellcheck shell=bash
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+warn() { printf '\033[33mWARNING: %s\033[0m\n' "$*" >&2; }
+
+# apt_ensure CMD PACKAGE...: install PACKAGEs when CMD is not on PATH.
+apt_ensure() {
+    local cmd=$1; shift
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+        warn "$cmd is missing and I cannot install $* (not root, no sudo)"; return 1
+    fi
+    local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    if [ -z "${APT_UPDATED:-}" ]; then
+        $SUDO apt-get update -qq || warn "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# Rust toolchain: rustup's stable with rustfmt and clippy.
+rust_ensure() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        if [ -x "$HOME/.cargo/bin/cargo" ]; then
+            export PATH="$HOME/.cargo/bin:$PATH"
+        else
+            apt_ensure curl curl ca-certificates
+            curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+            export PATH="$HOME/.cargo/bin:$PATH"
+        fi
+    fi
+    rustup component add rustfmt clippy >/dev/null 2>&1 || warn "could not add rustfmt/clippy"
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need (by package name) and runs every test lane.
+# This is the README's test command and what CI (.ci/run) runs on a fresh machine.
+#
+#   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 = build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+say "setup: system packages"
+apt_ensure cc build-essential
+apt_ensure g++ g++
+apt_ensure kill procps
+apt_ensure qemu-aarch64-static qemu-user-static || warn "qemu-user-static unavailable: the aarch64 binary will be built but not run"
+rust_ensure
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
+
+say "lint: rustfmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "unit + integration tests (UCI, config, CLI, daemon lifecycle)"
+cargo test --workspace --locked
+
+say "example configs pass 'hearth check'"
+for f in configs/*; do
+    case "$f" in *.csv|*.json|*.md) continue ;; esac
+    ./target/debug/hearth check --config "$f"
+done
+
+say "router builds: static musl x86_64 and aarch64, release profile"
+cargo build --release --locked --target x86_64-unknown-linux-musl -p hearth
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+    cargo build --release --locked --target aarch64-unknown-linux-musl -p hearth
+for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    bin=target/$t/release/hearth
+    printf '%-28s %8d bytes  %s\n' "$t" "$(stat -c %s "$bin")" "$(file -b "$bin" 2>/dev/null | cut -d, -f1-2 || true)"
+done
+./target/x86_64-unknown-linux-musl/release/hearth check --config configs/family
+if command -v qemu-aarch64-static >/dev/null; then
+    qemu-aarch64-static target/aarch64-unknown-linux-musl/release/hearth --version
+    qemu-aarch64-static target/aarch64-unknown-linux-musl/release/hearth check --config configs/family
+else
+    warn "SKIPPED running the aarch64 binary: qemu-aarch64-static is missing"
+fi
+
+say "fuzz targets (cargo fuzz, nightly)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+
+say "all lanes passed"
