@@ -11,7 +11,7 @@
 //! Every statement records where it starts and ends in the source so that the writer can
 //! splice edits into the original text and keep everything else byte-identical. The lexer
 //! recovers from an error by skipping the rest of the line, so one run reports every
-//! malformed line of a file, not just the first.
+//! malformed statement of a file, not just the first (at most one per statement).
 
 use super::error::SyntaxError;
 
@@ -79,6 +79,7 @@ pub fn lex(src: &str) -> (Vec<Statement>, Vec<SyntaxError>) {
         i: 0,
         line: 1,
         col: 1,
+        deferred: None,
     };
     let mut stmts = Vec::new();
     let mut errors = Vec::new();
@@ -96,9 +97,15 @@ pub fn lex(src: &str) -> (Vec<Statement>, Vec<SyntaxError>) {
             }
             _ => {}
         }
-        match lx.statement() {
-            Ok(stmt) => stmts.push(stmt),
-            Err(err) => {
+        let result = lx.statement();
+        // A NUL was found inside the statement: it was lexed to its real end (a quoted value
+        // may go on for lines) so lexing resumes at the right place; the statement is dropped.
+        let nul = lx.deferred.take();
+        match (result, nul) {
+            (Ok(_), Some(e)) => errors.push(e),
+            (Ok(stmt), None) => stmts.push(stmt),
+            (Err(err), nul) => {
+                errors.extend(nul);
                 errors.push(err);
                 lx.skip_line();
             }
@@ -119,6 +126,8 @@ struct Lexer<'a> {
     line: u32,
     /// Current 1-based column (characters).
     col: u32,
+    /// A NUL byte seen in the current statement: reported once the statement is lexed.
+    deferred: Option<SyntaxError>,
 }
 
 impl Lexer<'_> {
@@ -254,7 +263,7 @@ impl Lexer<'_> {
         while let Some(c) = self.peek() {
             match c {
                 b' ' | b'\t' | b'\n' | b';' | b'#' | b'\x0b' | b'\x0c' => break,
-                b'\r' if self.peek_at(1) == Some(b'\n') => break,
+                b'\r' => break, // CRLF ends the line; a lone CR is a blank
                 b'\'' => self.single_quoted(&mut value)?,
                 b'"' => self.double_quoted(&mut value)?,
                 b'\\' => {
@@ -277,14 +286,19 @@ impl Lexer<'_> {
         Ok(Arg { value, start })
     }
 
-    /// Copies one (possibly multi-byte) character into `out`. NUL is refused: libuci cannot
-    /// represent it and it is never intended in a config file.
+    /// Copies one (possibly multi-byte) character into `out`. NUL is refused (libuci cannot
+    /// represent it and it is never intended in a config file): the error is deferred to the
+    /// end of the statement and the byte skipped.
     fn take_char(&mut self, out: &mut String) -> Result<(), SyntaxError> {
         if self.b[self.i] == 0 {
-            return Err(SyntaxError::new(
-                self.pos(),
-                "NUL byte in value: config files are text".into(),
-            ));
+            if self.deferred.is_none() {
+                self.deferred = Some(SyntaxError::new(
+                    self.pos(),
+                    "NUL byte in value: config files are text".into(),
+                ));
+            }
+            self.bump();
+            return Ok(());
         }
         let ch_len = utf8_len(self.b[self.i]);
         let end = (self.i + ch_len).min(self.b.len());

@@ -31,9 +31,14 @@ pub fn parse(name: &str, src: &str) -> Result<Parsed, Vec<SyntaxError>> {
         name: name.to_string(),
         sections: Vec::new(),
     };
-    let mut current: Option<usize> = None;
+    let mut current = Current::NoSection;
     for (idx, st) in stmts.iter().enumerate() {
         if let Err(e) = apply(&mut package, &mut current, idx, st) {
+            if st.keyword == Keyword::Config {
+                // Options after a broken header belong to it: check their own syntax, but do
+                // not also report them as "before the first section".
+                current = Current::Broken;
+            }
             errors.push(e);
         }
     }
@@ -43,6 +48,17 @@ pub fn parse(name: &str, src: &str) -> Result<Parsed, Vec<SyntaxError>> {
         errors.sort_by_key(|e| (e.line, e.col));
         Err(errors)
     }
+}
+
+/// Which section `option`/`list` statements go into.
+#[derive(Clone, Copy)]
+enum Current {
+    /// No `config` yet: options are an error.
+    NoSection,
+    /// The last `config` was malformed (already reported): options are checked, then dropped.
+    Broken,
+    /// Index of the open section.
+    Section(usize),
 }
 
 fn err(st: &Statement, arg: Option<usize>, message: String) -> SyntaxError {
@@ -76,7 +92,7 @@ fn check_arity(st: &Statement, min: usize, max: usize, usage: &str) -> Result<()
 
 fn apply(
     pkg: &mut Package,
-    current: &mut Option<usize>,
+    current: &mut Current,
     idx: usize,
     st: &Statement,
 ) -> Result<(), SyntaxError> {
@@ -114,7 +130,7 @@ fn apply(
                     line: st.start.line,
                     config_stmts: vec![idx],
                 });
-                *current = Some(pkg.sections.len() - 1);
+                *current = Current::Section(pkg.sections.len() - 1);
                 return Ok(());
             }
             if !is_valid_name(name) {
@@ -143,7 +159,7 @@ fn apply(
                     ));
                 }
                 existing.config_stmts.push(idx);
-                *current = Some(pos);
+                *current = Current::Section(pos);
             } else {
                 pkg.sections.push(Section {
                     stype: stype.clone(),
@@ -152,7 +168,7 @@ fn apply(
                     line: st.start.line,
                     config_stmts: vec![idx],
                 });
-                *current = Some(pkg.sections.len() - 1);
+                *current = Current::Section(pkg.sections.len() - 1);
             }
             Ok(())
         }
@@ -163,7 +179,7 @@ fn apply(
             } else {
                 "option NAME 'VALUE'"
             };
-            let Some(sec) = *current else {
+            if let Current::NoSection = *current {
                 return Err(err(
                     st,
                     None,
@@ -172,7 +188,7 @@ fn apply(
                         st.keyword.as_str()
                     ),
                 ));
-            };
+            }
             check_arity(st, 1, 2, usage)?;
             let name = &st.args[0].value;
             if !is_valid_name(name) {
@@ -182,6 +198,9 @@ fn apply(
                     format!("invalid option name '{name}': names use only letters, digits and '_'"),
                 ));
             }
+            let Current::Section(sec) = *current else {
+                return Ok(());
+            };
             let value = st.args.get(1).map(|a| a.value.clone()).unwrap_or_default();
             let line = st.args.get(1).map_or(st.start.line, |a| a.start.line);
             let section = &mut pkg.sections[sec];
