@@ -182,7 +182,7 @@ fn uci_show(file: &std::path::Path) -> ExitCode {
 
 fn run(path: PathBuf) -> ExitCode {
     hearth::logger::init(log::LevelFilter::Info);
-    let subsystems = hearth::daemon::subsystems(&path);
+    let subsystems = hearth::daemon::subsystems();
     let daemon = match hearth::daemon::Daemon::new(path, subsystems) {
         Ok(d) => d,
         Err(e) => {

@@ -12,7 +12,7 @@
 pub mod shutdown;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,7 +193,7 @@ impl Daemon {
 
 /// The subsystems this build runs. Empty until the engines of later issues land; the
 /// lifecycle (load, reload, shutdown) is complete and tested without them.
-pub fn subsystems(_config_path: &Path) -> Vec<Box<dyn Subsystem>> {
+pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
     Vec::new()
 }
 
