@@ -2,6 +2,7 @@
 //! on a bad reload, flush in reverse order at stop.
 
 use super::*;
+use std::path::Path;
 use std::sync::Mutex;
 
 /// Records every call so the test can assert the order of lifecycle events.
