@@ -28,14 +28,8 @@ and started by procd (/etc/init.d/hearth).\n\nStart with: hearth check",
 Exit codes: 0 ok, 1 failure, 2 invalid config or usage, 3 not implemented in this build."
 )]
 struct Cli {
-    /// The UCI config file to use
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        env = "HEARTH_CONFIG",
-        value_name = "PATH"
-    )]
+    /// The UCI config file to use [default: $HEARTH_CONFIG, else /etc/config/hearth]
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
     config: Option<PathBuf>,
 
     #[command(subcommand)]

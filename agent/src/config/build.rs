@@ -257,20 +257,15 @@ pub fn route(r: &mut SectionReader) -> Route {
 pub fn planner(r: &mut SectionReader) -> Planner {
     Planner {
         meta: meta(r),
-        survey: r.opt("survey", |s| {
-            if s.is_empty() {
-                Err("expected a file name".into())
-            } else {
-                Ok(std::path::PathBuf::from(s))
-            }
-        }),
+        // UCI drops empty values, so a present value is never empty.
+        survey: r.opt("survey", |s| Ok(std::path::PathBuf::from(s))),
         target_rssi: r.get("target_rssi", Dbm(-67), Dbm::parse),
         budget: r.get("budget", Money(0), Money::parse),
         width: r.get("width", 12.0, |s| {
             values::positive_decimal(s, 1000.0, "a width in metres")
         }),
         height: r.get("height", 9.0, |s| {
-            values::positive_decimal(s, 1000.0, "a depth in metres")
+            values::positive_decimal(s, 1000.0, "a height (north-south extent) in metres")
         }),
         floors: r.get("floors", 1, |s| {
             values::uint(s, 1, 10, "a number of floors").map(|v| v as u32)

@@ -27,6 +27,9 @@ pub use model::*;
 use crate::uci::{Document, Package};
 use reader::SectionReader;
 
+/// Section types other sections refer to by name, so an anonymous one is a mistake.
+const REFERABLE: &[&str] = &["group", "vpn", "route"];
+
 /// Where hearth looks for its config when neither `--config` nor `HEARTH_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/config/hearth";
 
@@ -68,6 +71,14 @@ pub fn from_package(pkg: &Package, path: &Path) -> Result<Config, LoadError> {
             }
             first_of.push((stype, section.line));
         }
+        if section.name.is_none() && REFERABLE.contains(&stype) {
+            let l = r.line();
+            r.error(
+                None,
+                l,
+                format!("needs a name (config {stype} 'NAME'): other sections refer to it by name"),
+            );
+        }
         match stype {
             "agent" => cfg.agent = build::agent(&mut r),
             "shaper" => cfg.shapers.push(build::shaper(&mut r)),
@@ -103,10 +114,15 @@ pub fn from_package(pkg: &Package, path: &Path) -> Result<Config, LoadError> {
     }
 }
 
-/// The config path to use: `--config`, else `$HEARTH_CONFIG`, else [`DEFAULT_PATH`]. (clap
-/// resolves the first two; this is the fallback in one place.)
+/// The config path to use: `--config`, else a non-empty `$HEARTH_CONFIG`, else
+/// [`DEFAULT_PATH`].
 pub fn resolve_path(cli: Option<PathBuf>) -> PathBuf {
-    cli.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    cli.or_else(|| {
+        std::env::var_os("HEARTH_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
 /// The options each section type accepts, in the order the readers ask for them (the schema,

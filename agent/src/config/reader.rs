@@ -75,7 +75,7 @@ impl<'a> SectionReader<'a> {
         if o.kind == OptionKind::List {
             self.error(
                 Some(name),
-                o.lines[0],
+                o.kind_line,
                 "takes one value: write 'option', not 'list'",
             );
             return None;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::error::ConfigError;
 use super::model::*;
-use super::values::Mac;
+use super::values::{Fwmark, Mac};
 use crate::uci::Package;
 
 /// Builds errors that point at the line of a given option of a given section.
@@ -16,32 +16,51 @@ struct Reporter<'a> {
 }
 
 impl Reporter<'_> {
-    /// Line of `option` (item `item` of a list) in section `meta`, or of the section.
-    fn line(&self, meta: &Meta, option: Option<&str>, item: usize) -> u32 {
-        let sref = meta.name.parse().ok();
-        let sec = sref
-            .and_then(|r| self.pkg.find(&r))
-            .map(|i| &self.pkg.sections[i]);
-        match (sec, option) {
-            (Some(s), Some(o)) => s
-                .option(o)
-                .and_then(|o| o.lines.get(item).copied())
-                .unwrap_or(s.line),
-            _ => meta.line,
-        }
+    /// The UCI section behind `meta`.
+    fn uci_section(&self, meta: &Meta) -> Option<&crate::uci::Section> {
+        let r = meta.name.parse().ok()?;
+        self.pkg.find(&r).map(|i| &self.pkg.sections[i])
     }
 
     /// Whether section `meta` sets `option` at all (even to values that failed to parse).
     fn has(&self, meta: &Meta, option: &str) -> bool {
-        meta.name
-            .parse()
-            .ok()
-            .and_then(|r| self.pkg.find(&r))
-            .is_some_and(|i| self.pkg.sections[i].option(option).is_some())
+        self.uci_section(meta)
+            .is_some_and(|s| s.option(option).is_some())
     }
 
-    fn at(&mut self, meta: &Meta, stype: &str, option: Option<&str>, item: usize, msg: String) {
-        let line = self.line(meta, option, item);
+    /// Whether an earlier check already reported `option` of `meta` (a value that did not
+    /// parse was replaced by its default: cross-checks on it would report phantom problems).
+    fn failed(&self, meta: &Meta, option: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.option.as_deref() == Some(option)
+                && e.section.as_ref().is_some_and(|(n, _)| *n == meta.name)
+        })
+    }
+
+    /// Line of the first item of list `option` whose raw text satisfies `is_item`.
+    fn item_line(&self, meta: &Meta, option: &str, is_item: impl Fn(&str) -> bool) -> u32 {
+        self.uci_section(meta)
+            .and_then(|s| s.option(option))
+            .and_then(|o| {
+                o.values
+                    .iter()
+                    .zip(&o.lines)
+                    .find(|(v, _)| is_item(v))
+                    .map(|(_, l)| *l)
+            })
+            .unwrap_or(meta.line)
+    }
+
+    /// Line of `option` in section `meta` (its last assignment), or of the section.
+    fn line(&self, meta: &Meta, option: Option<&str>) -> u32 {
+        match (self.uci_section(meta), option) {
+            (Some(s), Some(o)) => s.option(o).map_or(s.line, |o| o.line()),
+            _ => meta.line,
+        }
+    }
+
+    /// An error about `option` (or the section) at `line`.
+    fn at_line(&mut self, meta: &Meta, stype: &str, option: Option<&str>, line: u32, msg: String) {
         self.errors.push(ConfigError {
             path: self.path.to_path_buf(),
             line,
@@ -51,8 +70,14 @@ impl Reporter<'_> {
         });
     }
 
+    /// An error about `option` (or the section), on that option's line.
+    fn at(&mut self, meta: &Meta, stype: &str, option: Option<&str>, msg: String) {
+        let line = self.line(meta, option);
+        self.at_line(meta, stype, option, line, msg);
+    }
+
     fn opt(&mut self, meta: &Meta, stype: &str, option: &str, msg: String) {
-        self.at(meta, stype, Some(option), 0, msg);
+        self.at(meta, stype, Some(option), msg);
     }
 }
 
@@ -69,6 +94,38 @@ fn missing(kind: &str, name: &str, known: &[&str]) -> String {
     format!("refers to {kind} '{name}', which does not exist{hint}")
 }
 
+/// Records `meta` as the first user of `key`; returns the first user when it was taken.
+fn claim<'a, K: std::hash::Hash + Eq>(
+    seen: &mut HashMap<K, &'a Meta>,
+    key: K,
+    meta: &'a Meta,
+) -> Option<&'a Meta> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(e.get()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(meta);
+            None
+        }
+    }
+}
+
+/// "already used by device 'x' (line N)", or "listed twice" when the first user is itself.
+fn taken(what: &str, kind: &str, first: &Meta, me: &Meta) -> String {
+    if first.name == me.name {
+        format!("{what} is listed twice")
+    } else {
+        format!(
+            "{what} is already used by {kind} '{}' (line {})",
+            first.name, first.line
+        )
+    }
+}
+
+/// Two fwmark rules collide when some packet mark matches both.
+fn marks_overlap(a: &Fwmark, b: &Fwmark) -> bool {
+    (a.value ^ b.value) & a.mask & b.mask == 0
+}
+
 pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<ConfigError>) {
     let mut r = Reporter { pkg, path, errors };
     let groups = names(cfg.groups.iter().map(|g| &g.meta));
@@ -76,15 +133,17 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
     let routes = names(cfg.routes.iter().map(|x| &x.meta));
     let endpoints = names(cfg.endpoints.iter().map(|e| &e.meta));
     let mut groups_known = groups.clone();
-    groups_known.push(DEFAULT_GROUP);
+    if !groups_known.contains(&DEFAULT_GROUP) {
+        groups_known.push(DEFAULT_GROUP);
+    }
 
     // Shapers: one per WAN device; the LAN side is another device.
     let mut wan: HashMap<&str, &Meta> = HashMap::new();
     for s in &cfg.shapers {
-        if s.device.is_empty() {
+        if s.device.is_empty() || r.failed(&s.meta, "device") {
             continue;
         }
-        if let Some(first) = wan.insert(&s.device, &s.meta) {
+        if let Some(first) = claim(&mut wan, s.device.as_str(), &s.meta) {
             let msg = format!(
                 "device '{}' is already shaped by section '{}' (line {})",
                 s.device, first.name, first.line
@@ -101,9 +160,13 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
         }
     }
 
-    // Limits of groups and devices.
-    let check_limits = |r: &mut Reporter, meta: &Meta, stype: &str, l: &LimitOverrides| {
-        if let Some(route) = &l.downgrade_route {
+    // References from groups and devices.
+    let check_refs = |r: &mut Reporter,
+                      meta: &Meta,
+                      stype: &str,
+                      route: &Option<String>,
+                      vpn: &Option<String>| {
+        if let Some(route) = route {
             if !routes.contains(&route.as_str()) {
                 r.opt(
                     meta,
@@ -113,7 +176,7 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                 );
             }
         }
-        if let Some(v) = &l.vpn {
+        if let Some(v) = vpn {
             if !vpns.contains(&v.as_str()) {
                 r.opt(meta, stype, "vpn", missing("vpn", v, &vpns));
             }
@@ -121,13 +184,11 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
     };
     for g in &cfg.groups {
         let l = &g.limits;
-        let as_overrides = LimitOverrides {
-            downgrade_route: l.downgrade_route.clone(),
-            vpn: l.vpn.clone(),
-            ..Default::default()
-        };
-        check_limits(&mut r, &g.meta, "group", &as_overrides);
-        if l.on_exhaust == OnExhaust::Downgrade && l.downgrade_route.is_none() {
+        check_refs(&mut r, &g.meta, "group", &l.downgrade_route, &l.vpn);
+        if l.on_exhaust == OnExhaust::Downgrade
+            && l.downgrade_route.is_none()
+            && !r.failed(&g.meta, "downgrade_route")
+        {
             r.opt(
                 &g.meta,
                 "group",
@@ -140,35 +201,61 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
     let mut macs: HashMap<Mac, &Meta> = HashMap::new();
     let mut ips: HashMap<std::net::IpAddr, &Meta> = HashMap::new();
     for d in &cfg.devices {
-        if d.mac.0 != [0; 6] {
-            if let Some(first) = macs.insert(d.mac, &d.meta) {
-                let msg = format!(
-                    "MAC {} is already used by device '{}' (line {})",
-                    d.mac, first.name, first.line
-                );
+        if !r.failed(&d.meta, "mac") {
+            if let Some(first) = claim(&mut macs, d.mac, &d.meta) {
+                let msg = taken(&format!("MAC {}", d.mac), "device", first, &d.meta);
                 r.opt(&d.meta, "device", "mac", msg);
             }
         }
-        for (i, ip) in d.ips.iter().enumerate() {
-            if let Some(first) = ips.insert(*ip, &d.meta) {
-                let msg = format!(
-                    "address {ip} is already used by device '{}' (line {})",
-                    first.name, first.line
-                );
-                r.at(&d.meta, "device", Some("ip"), i, msg);
+        for ip in &d.ips {
+            if let Some(first) = claim(&mut ips, *ip, &d.meta) {
+                let msg = taken(&format!("address {ip}"), "device", first, &d.meta);
+                // The second occurrence within this device, or the first one in it otherwise.
+                let nth = usize::from(first.name == d.meta.name);
+                let lines: Vec<u32> = r
+                    .uci_section(&d.meta)
+                    .and_then(|s| s.option("ip"))
+                    .map(|o| {
+                        o.values
+                            .iter()
+                            .zip(&o.lines)
+                            .filter(|(v, _)| v.parse::<std::net::IpAddr>().ok() == Some(*ip))
+                            .map(|(_, l)| *l)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let line = lines
+                    .get(nth)
+                    .or(lines.first())
+                    .copied()
+                    .unwrap_or(d.meta.line);
+                r.at_line(&d.meta, "device", Some("ip"), line, msg);
             }
         }
-        if !groups_known.contains(&d.group.as_str()) {
+        if !groups_known.contains(&d.group.as_str()) && !r.failed(&d.meta, "group") {
             r.opt(
                 &d.meta,
                 "device",
                 "group",
-                missing("group", &d.group, &groups),
+                missing("group", &d.group, &groups_known),
             );
         }
-        check_limits(&mut r, &d.meta, "device", &d.overrides);
+        check_refs(
+            &mut r,
+            &d.meta,
+            "device",
+            &d.overrides.downgrade_route,
+            &d.overrides.vpn,
+        );
         let eff = cfg.device_limits(d);
-        if eff.on_exhaust == OnExhaust::Downgrade && eff.downgrade_route.is_none() {
+        let group_failed = cfg.group(&d.group).is_some_and(|g| {
+            r.failed(&g.meta, "downgrade_route") || r.failed(&g.meta, "on_exhaust")
+        });
+        if eff.on_exhaust == OnExhaust::Downgrade
+            && eff.downgrade_route.is_none()
+            && !r.failed(&d.meta, "downgrade_route")
+            && !group_failed
+        {
             r.opt(
                 &d.meta,
                 "device",
@@ -180,25 +267,38 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
 
     // VPNs: distinct interfaces, tables and marks; what manage_link needs.
     let mut tables: HashMap<u32, &Meta> = HashMap::new();
-    let mut marks: HashMap<u32, &Meta> = HashMap::new();
     let mut ifaces: HashMap<&str, &Meta> = HashMap::new();
+    let mut marks: Vec<(&Fwmark, &Meta)> = Vec::new();
     for v in &cfg.vpns {
-        if let Some(first) = tables.insert(v.table, &v.meta) {
-            let msg = format!(
-                "table {} is already used by vpn '{}' (line {}); each VPN needs its own table",
-                v.table, first.name, first.line
-            );
-            r.opt(&v.meta, "vpn", "table", msg);
+        if !r.failed(&v.meta, "table") {
+            if let Some(first) = claim(&mut tables, v.table, &v.meta) {
+                let msg = format!(
+                    "table {} is already used by vpn '{}' (line {}); each VPN needs its own table",
+                    v.table, first.name, first.line
+                );
+                r.opt(&v.meta, "vpn", "table", msg);
+            }
         }
-        if let Some(first) = marks.insert(v.fwmark.value, &v.meta) {
-            let msg = format!(
-                "fwmark {} is already used by vpn '{}' (line {})",
-                v.fwmark, first.name, first.line
-            );
-            r.opt(&v.meta, "vpn", "fwmark", msg);
+        if !r.failed(&v.meta, "fwmark") {
+            if let Some((m, first)) = marks.iter().find(|(m, _)| marks_overlap(m, &v.fwmark)) {
+                let msg = if **m == v.fwmark {
+                    format!(
+                        "fwmark {} is already used by vpn '{}' (line {})",
+                        v.fwmark, first.name, first.line
+                    )
+                } else {
+                    format!(
+                        "fwmark {} also matches fwmark {} of vpn '{}' (line {}); marks must not overlap",
+                        v.fwmark, m, first.name, first.line
+                    )
+                };
+                r.opt(&v.meta, "vpn", "fwmark", msg);
+            } else {
+                marks.push((&v.fwmark, &v.meta));
+            }
         }
-        if !v.interface.is_empty() {
-            if let Some(first) = ifaces.insert(&v.interface, &v.meta) {
+        if !v.interface.is_empty() && !r.failed(&v.meta, "interface") {
+            if let Some(first) = claim(&mut ifaces, v.interface.as_str(), &v.meta) {
                 let msg = format!(
                     "interface '{}' is already used by vpn '{}' (line {})",
                     v.interface, first.name, first.line
@@ -207,7 +307,7 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
             }
         }
         if v.manage_link {
-            if v.private_key_file.is_none() {
+            if v.private_key_file.is_none() && !r.has(&v.meta, "private_key_file") {
                 r.opt(
                     &v.meta,
                     "vpn",
@@ -215,7 +315,7 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                     "is required with manage_link '1' (hearth configures the link itself)".into(),
                 );
             }
-            if v.addresses.is_empty() {
+            if v.addresses.is_empty() && !r.has(&v.meta, "address") {
                 r.opt(
                     &v.meta,
                     "vpn",
@@ -228,14 +328,13 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                     &v.meta,
                     "vpn",
                     None,
-                    0,
                     "manage_link '1' but no wireguard_peer section refers to this vpn".into(),
                 );
             }
         }
     }
     for p in &cfg.wireguard_peers {
-        if p.vpn.is_empty() {
+        if p.vpn.is_empty() || r.failed(&p.meta, "vpn") {
             continue;
         }
         match cfg.vpns.iter().find(|v| v.meta.name == p.vpn) {
@@ -251,7 +350,7 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
             ),
             Some(_) => {}
         }
-        if p.allowed_ips.is_empty() {
+        if p.allowed_ips.is_empty() && !r.has(&p.meta, "allowed_ips") {
             r.opt(
                 &p.meta,
                 "wireguard_peer",
@@ -263,7 +362,7 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
 
     // Endpoints: one way to give the key; prices come in pairs.
     for e in &cfg.endpoints {
-        if e.api_key.is_some() && e.api_key_file.is_some() {
+        if r.has(&e.meta, "api_key") && r.has(&e.meta, "api_key_file") {
             r.opt(
                 &e.meta,
                 "endpoint",
@@ -271,14 +370,17 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                 "set either api_key or api_key_file, not both".into(),
             );
         }
-        match (e.price_input, e.price_output) {
-            (Some(_), None) => r.opt(
+        match (
+            r.has(&e.meta, "price_input"),
+            r.has(&e.meta, "price_output"),
+        ) {
+            (true, false) => r.opt(
                 &e.meta,
                 "endpoint",
                 "price_output",
                 "is missing while price_input is set; give both prices (0 for free)".into(),
             ),
-            (None, Some(_)) => r.opt(
+            (false, true) => r.opt(
                 &e.meta,
                 "endpoint",
                 "price_input",
@@ -298,10 +400,11 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                 "is required: list the endpoint sections this route sends to".into(),
             );
         }
-        for (i, e) in x.endpoints.iter().enumerate() {
+        for e in &x.endpoints {
             if !endpoints.contains(&e.as_str()) {
                 let msg = missing("endpoint", e, &endpoints);
-                r.at(&x.meta, "route", Some("endpoint"), i, msg);
+                let line = r.item_line(&x.meta, "endpoint", |v| v == e);
+                r.at_line(&x.meta, "route", Some("endpoint"), line, msg);
             }
         }
         if let Some(g) = &x.match_group {
@@ -310,7 +413,7 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                     &x.meta,
                     "route",
                     "match_group",
-                    missing("group", g, &groups),
+                    missing("group", g, &groups_known),
                 );
             }
         }
@@ -322,7 +425,6 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                 &b.meta,
                 "balancer",
                 None,
-                0,
                 "the balancer has no endpoint sections to send requests to".into(),
             );
         }

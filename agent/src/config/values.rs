@@ -14,11 +14,18 @@ pub type ParseResult<T> = Result<T, String>;
 
 // === numbers ===
 
+/// True for a plain run of ASCII digits (Rust's `parse` would also take a leading `+`).
+fn digits(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(|c| c.is_ascii_digit())
+}
+
 /// An unsigned integer within `min..=max`.
 pub fn uint(raw: &str, min: u64, max: u64, what: &str) -> ParseResult<u64> {
     let v: u64 = raw
         .parse()
-        .map_err(|_| format!("expected {what} (a whole number), got '{raw}'"))?;
+        .ok()
+        .filter(|_| digits(raw))
+        .ok_or_else(|| format!("expected {what} (a whole number), got '{raw}'"))?;
     if v < min || v > max {
         return Err(format!("{what} must be between {min} and {max}, got {v}"));
     }
@@ -29,7 +36,9 @@ pub fn uint(raw: &str, min: u64, max: u64, what: &str) -> ParseResult<u64> {
 pub fn int(raw: &str, min: i64, max: i64, what: &str) -> ParseResult<i64> {
     let v: i64 = raw
         .parse()
-        .map_err(|_| format!("expected {what} (a whole number), got '{raw}'"))?;
+        .ok()
+        .filter(|_| digits(raw.strip_prefix('-').unwrap_or(raw)))
+        .ok_or_else(|| format!("expected {what} (a whole number), got '{raw}'"))?;
     if v < min || v > max {
         return Err(format!("{what} must be between {min} and {max}, got {v}"));
     }
@@ -93,7 +102,7 @@ impl Kbps {
     pub const MAX: u64 = 100_000_000;
 
     pub fn parse(raw: &str) -> ParseResult<Kbps> {
-        let v: u64 = raw.parse().map_err(|_| {
+        let v: u64 = raw.parse().ok().filter(|_| digits(raw)).ok_or_else(|| {
             format!(
                 "expected a rate in kbit/s (a whole number, e.g. 20000 for 20 Mbit/s), got '{raw}'"
             )
@@ -224,7 +233,7 @@ impl FromStr for Mac {
         }
         let mut out = [0u8; 6];
         for (o, p) in out.iter_mut().zip(&parts) {
-            if p.len() != 2 {
+            if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
@@ -367,16 +376,22 @@ pub fn ifname(raw: &str) -> ParseResult<String> {
 
 /// An address to listen on: `192.168.1.1:8080` or `[fd00::1]:8080`.
 pub fn listen_addr(raw: &str) -> ParseResult<SocketAddr> {
-    raw.parse().map_err(|_| {
+    let addr: SocketAddr = raw.parse().map_err(|_| {
         format!("expected ADDRESS:PORT such as 192.168.1.1:8080 or [fd00::1]:8080, got '{raw}'")
-    })
+    })?;
+    if addr.port() == 0 {
+        return Err(format!(
+            "port 0 would bind a random port no device can find; give a port such as 8080, got '{raw}'"
+        ));
+    }
+    Ok(addr)
 }
 
 /// `host:port` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
 pub fn host_port(raw: &str) -> ParseResult<(String, u16)> {
     let bad = || format!("expected HOST:PORT such as vpn.example.net:51820, got '{raw}'");
     let (host, port) = raw.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
+    let port: u16 = port.parse().ok().filter(|_| digits(port)).ok_or_else(bad)?;
     if port == 0 {
         return Err(bad());
     }

@@ -212,10 +212,14 @@ fn apply(
                         o.kind = OptionKind::Single;
                         o.values = vec![value];
                         o.lines = vec![line];
+                        o.kind_line = line;
                     }
                 }
                 (Some(o), true) => {
                     o.stmts.push(idx);
+                    if o.kind == OptionKind::Single {
+                        o.kind_line = line;
+                    }
                     o.kind = OptionKind::List;
                     o.values.push(value);
                     o.lines.push(line);
@@ -227,6 +231,7 @@ fn apply(
                             kind: OptionKind::Single,
                             values: vec![value],
                             lines: vec![line],
+                            kind_line: line,
                             stmts: vec![idx],
                         });
                     }
@@ -236,6 +241,7 @@ fn apply(
                     kind: OptionKind::List,
                     values: vec![value],
                     lines: vec![line],
+                    kind_line: line,
                     stmts: vec![idx],
                 }),
             }

@@ -49,6 +49,9 @@ pub struct UciOption {
     pub values: Vec<String>,
     /// Line of each value, parallel to `values`, so a bad list item is reported on its line.
     pub lines: Vec<u32>,
+    /// Line of the first `list` statement when this is a list (where "use option, not list"
+    /// points); for a single option, its line.
+    pub kind_line: u32,
     /// Statements that contributed (replaced values included), in file order.
     pub(crate) stmts: Vec<usize>,
 }
