@@ -8,8 +8,13 @@ warn() { printf '\033[33mWARNING: %s\033[0m\n' "$*" >&2; }
 apt_ensure() {
     local cmd=$1; shift
     command -v "$cmd" >/dev/null 2>&1 && return 0
+    apt_install "$@"
+}
+
+# apt_install PACKAGE...: install PACKAGEs by name.
+apt_install() {
     if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
-        warn "$cmd is missing and I cannot install $* (not root, no sudo)"; return 1
+        warn "cannot install $* (not root, no sudo)"; return 1
     fi
     local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
     if [ -z "${APT_UPDATED:-}" ]; then
@@ -31,4 +36,15 @@ rust_ensure() {
         fi
     fi
     rustup component add rustfmt clippy >/dev/null 2>&1 || warn "could not add rustfmt/clippy"
+}
+
+# zig + cargo-zigbuild from PyPI in a venv under target/ (re-created by each fresh checkout).
+zig_ensure() {
+    local venv=target/tools/zig
+    if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
+        apt_ensure python3 python3 python3-venv
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q ziglang cargo-zigbuild
+    fi
+    export PATH="$PWD/$venv/bin:$PATH"
 }

@@ -29,12 +29,12 @@ for f in configs/*; do
 done
 
 say "router builds: static musl x86_64 and aarch64, release profile"
-cargo build --release --locked --target x86_64-unknown-linux-musl -p hearth
-CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-    cargo build --release --locked --target aarch64-unknown-linux-musl -p hearth
+# ring (TLS) compiles C for the target: zig is the cross C compiler and linker (MACHINE-NOTES).
+zig_ensure
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    cargo zigbuild --release --locked --target "$t" -p hearth
     bin=target/$t/release/hearth
-    printf '%-28s %8d bytes  %s\n' "$t" "$(stat -c %s "$bin")" "$(file -b "$bin" 2>/dev/null | cut -d, -f1-2 || true)"
+    printf '%-28s %8d bytes  %s\n' "$t" "$(stat -c %s "$bin")" "$(file -b "$bin" | cut -d, -f1-2,4)"
 done
 ./target/x86_64-unknown-linux-musl/release/hearth check --config configs/family
 if command -v qemu-aarch64-static >/dev/null; then

@@ -6,7 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod balancer;
 pub mod config;
 pub mod daemon;
+pub mod devices;
 pub mod logger;
 pub mod uci;

@@ -3,6 +3,8 @@
 //! The kernel (netns), proxy, package and browser lanes of later issues live in this crate's
 //! `tests/`; what they share lives here.
 
+pub mod fake_upstream;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

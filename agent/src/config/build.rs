@@ -170,13 +170,23 @@ pub fn wireguard_peer(r: &mut SectionReader) -> WireguardPeer {
 
 pub fn balancer(r: &mut SectionReader) -> Balancer {
     let present = r.has("listen");
+    let allow_wan = r.get("allow_wan", false, values::boolean);
     let mut listen = Vec::new();
     for (addr, line) in r.list("listen", values::listen_addr) {
         if listen.contains(&addr) {
             r.error(Some("listen"), line, format!("{addr} is listed twice"));
-        } else {
-            listen.push(addr);
+            continue;
         }
+        if !allow_wan {
+            if let Some(why) = values::not_lan(addr.ip()) {
+                r.error(
+                    Some("listen"),
+                    line,
+                    format!("{addr} {why}; list the router's LAN address (e.g. 192.168.1.1:8080), or set allow_wan '1' if you really mean it"),
+                );
+            }
+        }
+        listen.push(addr);
     }
     if !present {
         let line = r.line();
@@ -189,6 +199,7 @@ pub fn balancer(r: &mut SectionReader) -> Balancer {
     Balancer {
         meta: meta(r),
         listen,
+        allow_wan,
         strategy: r.get("strategy", Strategy::LeastConnections, |s| {
             values::one_of(s, Strategy::CHOICES)
         }),

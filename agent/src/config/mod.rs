@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub use build::SECTION_TYPES;
 pub use error::{ConfigError, LoadError};
 pub use model::*;
+pub use values::{Bytes, Cidr, Dbm, Fwmark, Kbps, Mac, Money, Url};
 
 use crate::uci::{Document, Package};
 use reader::SectionReader;

@@ -377,6 +377,9 @@ pub struct Balancer {
     pub meta: Meta,
     /// LAN addresses to listen on.
     pub listen: Vec<SocketAddr>,
+    /// Also allow wildcard and public listen addresses (off: the balancer spends the
+    /// household's upstream keys and must not face the internet).
+    pub allow_wan: bool,
     /// Default strategy for pools without a route override.
     pub strategy: Strategy,
     /// Household LLM budget per month; 0 = unlimited.

@@ -387,6 +387,25 @@ pub fn listen_addr(raw: &str) -> ParseResult<SocketAddr> {
     Ok(addr)
 }
 
+/// Why `ip` is not a LAN-side address (wildcard or public), or `None` if it is one:
+/// loopback, RFC 1918 private IPv4, link-local, or IPv6 unique-local.
+pub fn not_lan(ip: IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        return Some("listens on every interface, the WAN included");
+    }
+    let lan = match ip {
+        IpAddr::V4(v4) => {
+            // Not 100.64/10 (RFC 6598): that is the carrier-grade NAT space on the WAN side.
+            v4.is_loopback() || v4.is_private() || v4.is_link_local()
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments()[0];
+            v6.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80
+        }
+    };
+    (!lan).then_some("is a public address (WAN side)")
+}
+
 /// `host:port` where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
 pub fn host_port(raw: &str) -> ParseResult<(String, u16)> {
     let bad = || format!("expected HOST:PORT such as vpn.example.net:51820, got '{raw}'");

@@ -191,10 +191,13 @@ impl Daemon {
     }
 }
 
-/// The subsystems this build runs. Empty until the engines of later issues land; the
-/// lifecycle (load, reload, shutdown) is complete and tested without them.
+/// The subsystems this build runs, in start order (shaping, VPN, budgets and the planner
+/// join as their issues land).
 pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
-    Vec::new()
+    vec![Box::new(crate::balancer::server::Balancer::new(
+        crate::balancer::log_settlement(),
+        None,
+    ))]
 }
 
 #[cfg(test)]

@@ -1,0 +1,730 @@
+//! One proxied request, phase by phase: `admit` (read and check the body), `identify`,
+//! `route`, `forward` (pick, fail over before the first byte), then the [`Relay`] body streams
+//! the answer and `settle`s when it ends — however it ends.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::error::ProxyError;
+use super::route::{self, RouteQuery};
+use super::settle::{self, Outcome, Settlement};
+use super::sse::{SseFilter, Usage};
+use super::upstream::{InFlight, Upstream};
+use super::{ClientBody, Shared};
+use crate::config::{Money, Prefer};
+use crate::devices::{self, Identity};
+
+/// Largest non-streamed answer kept to read its `usage` (bigger answers are still relayed,
+/// their usage estimated).
+const USAGE_SCAN_LIMIT: usize = 1 << 20;
+/// How long reading a request body may take (slow senders are cut off).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A parsed, checked client request.
+struct Admitted {
+    /// The JSON body, model rewritten later.
+    body: serde_json::Value,
+    /// The `model` the client asked for.
+    model: String,
+    /// `stream: true`.
+    stream: bool,
+    /// The client itself asked for `stream_options.include_usage`.
+    client_wants_usage: bool,
+    /// Path after `/v1` (`/chat/completions`, ...).
+    suffix: &'static str,
+    /// `X-Hearth-Prefer`.
+    prefer: Option<Prefer>,
+    /// Request body size.
+    bytes_up: u64,
+}
+
+/// Serves a `POST /v1/...` request.
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    suffix: &'static str,
+) -> Response<ClientBody> {
+    let started = Instant::now();
+    let who = identify(&shared, peer);
+    let admitted = match admit(&shared, req, suffix).await {
+        Ok(a) => a,
+        Err(e) => {
+            log::debug!("llm rejected request from {}: {e}", who.ip);
+            return e.response();
+        }
+    };
+    forward(shared, who, admitted, started).await
+}
+
+/// `identify`: who is asking.
+fn identify(shared: &Shared, peer: SocketAddr) -> Identity {
+    let ip = devices::canonical(peer.ip());
+    let mac = shared.neighbors.as_ref().and_then(|n| n(ip));
+    devices::identify(&shared.config, ip, mac)
+}
+
+/// `admit`: content type, size, JSON, `model`.
+async fn admit(
+    shared: &Shared,
+    req: Request<Incoming>,
+    suffix: &'static str,
+) -> Result<Admitted, ProxyError> {
+    let ct_ok = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false);
+    if !ct_ok {
+        return Err(ProxyError::bad_request(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as JSON with 'Content-Type: application/json'",
+        ));
+    }
+    let prefer = req
+        .headers()
+        .get("x-hearth-prefer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "cost" => Some(Prefer::Cost),
+            "latency" => Some(Prefer::Latency),
+            "quality" => Some(Prefer::Quality),
+            _ => None,
+        });
+    let max = shared.max_body();
+    let limited = Limited::new(req.into_body(), max);
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+        Err(_) => {
+            return Err(ProxyError::bad_request(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {}s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            ))
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ProxyError::bad_request(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                format!("the request body is larger than max_body ({max} bytes)"),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(ProxyError::bad_request(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("could not read the request body: {e}"),
+            ))
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ProxyError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    if !body.is_object() {
+        return Err(ProxyError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the request body must be a JSON object",
+        ));
+    }
+    let model = match body.get("model") {
+        Some(serde_json::Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => {
+            return Err(ProxyError::bad_request(
+                StatusCode::BAD_REQUEST,
+                "invalid_model",
+                "'model' must be a non-empty string",
+            ))
+        }
+        None => {
+            return Err(ProxyError::bad_request(
+                StatusCode::BAD_REQUEST,
+                "missing_model",
+                "the request has no 'model'; GET /v1/models lists what is available",
+            ))
+        }
+    };
+    let stream = body
+        .get("stream")
+        .and_then(|s| s.as_bool())
+        .unwrap_or(false);
+    let client_wants_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    Ok(Admitted {
+        body,
+        model,
+        stream,
+        client_wants_usage,
+        suffix,
+        prefer,
+        bytes_up: bytes.len() as u64,
+    })
+}
+
+/// The request as sent to one upstream.
+fn upstream_request(
+    up: &Upstream,
+    suffix: &str,
+    body: &Bytes,
+    stream: bool,
+) -> Result<Request<Full<Bytes>>, ProxyError> {
+    let mut b = Request::builder()
+        .method(Method::POST)
+        .uri(up.url_for(suffix))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::ACCEPT,
+            if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+        );
+    if let Some(key) = &up.api_key {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    b.body(Full::new(body.clone())).map_err(|e| {
+        ProxyError::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_upstream_url",
+            format!("endpoint '{}': cannot build request: {e}", up.name()),
+        )
+    })
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `route` + `forward`: pick upstreams in the strategy's order and send the request to the
+/// first that answers without a retryable failure.
+async fn forward(
+    shared: Arc<Shared>,
+    who: Identity,
+    mut req: Admitted,
+    started: Instant,
+) -> Response<ClientBody> {
+    let cfg = shared.config.clone();
+    let mut settlement = Settlement {
+        client: who.ip,
+        device: who.device.clone(),
+        group: who.group.clone(),
+        endpoint: None,
+        model: req.model.clone(),
+        usage: Usage::default(),
+        cost: Money(0),
+        bytes_up: req.bytes_up,
+        bytes_down: 0,
+        ttfb: None,
+        duration: Duration::ZERO,
+        outcome: Outcome::Failed,
+        failovers: 0,
+    };
+    let resolution = match route::resolve(
+        &cfg,
+        RouteQuery {
+            model: &req.model,
+            group: &who.group,
+            prefer: req.prefer,
+        },
+    ) {
+        Ok(r) => r,
+        Err(available) => {
+            let e = ProxyError::bad_request(
+                StatusCode::NOT_FOUND,
+                "model_not_found",
+                format!(
+                    "the model '{}' is not served here; available: {}",
+                    req.model,
+                    available.join(", ")
+                ),
+            );
+            settlement.duration = started.elapsed();
+            (shared.settle)(settlement);
+            return e.response();
+        }
+    };
+    settlement.model = resolution.upstream_model.clone();
+    if let Some(obj) = req.body.as_object_mut() {
+        obj.insert("model".into(), resolution.upstream_model.clone().into());
+        if req.stream {
+            let opts = obj
+                .entry("stream_options")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(o) = opts.as_object_mut() {
+                o.insert("include_usage".into(), true.into());
+            }
+        }
+    }
+    let body = Bytes::from(req.body.to_string());
+
+    let pool: Vec<&Arc<Upstream>> = resolution
+        .pool
+        .iter()
+        .filter_map(|&i| shared.upstreams.get(i))
+        .filter(|u| u.unusable.is_none())
+        .collect();
+    let order = {
+        let cands: Vec<_> = pool.iter().map(|u| u.candidate()).collect();
+        shared.rank(&resolution, &who.key(), &cands)
+    };
+    let deadline = started + shared.request_timeout();
+    let attempts = 1 + shared.retries() as usize;
+    let mut last: Option<ProxyError> = None;
+    let mut all_429 = true;
+    let mut min_retry_after: Option<u64> = None;
+
+    for (n, &i) in order.iter().take(attempts).enumerate() {
+        let up = pool[i];
+        settlement.endpoint = Some(up.name().to_string());
+        settlement.failovers = n as u32;
+        // Full endpoints are skipped while others remain; the last candidate waits its turn.
+        let permit = match up.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) if n + 1 < attempts.min(order.len()) => {
+                last = Some(ProxyError::upstream(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_busy",
+                    format!("endpoint '{}' is at max_connections", up.name()),
+                ));
+                all_429 = false;
+                continue;
+            }
+            Err(_) => {
+                match tokio::time::timeout_at(deadline.into(), up.permits.clone().acquire_owned())
+                    .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        last = Some(ProxyError::upstream(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "upstream_busy",
+                            format!("endpoint '{}' stayed at max_connections", up.name()),
+                        ));
+                        all_429 = false;
+                        break;
+                    }
+                }
+            }
+        };
+        let upstream_req = match upstream_request(up, req.suffix, &body, req.stream) {
+            Ok(r) => r,
+            Err(e) => {
+                last = Some(e);
+                all_429 = false;
+                continue;
+            }
+        };
+        let guard = up.begin();
+        let sent = Instant::now();
+        let result =
+            tokio::time::timeout_at(deadline.into(), shared.client.request(upstream_req)).await;
+        let resp = match result {
+            Err(_) => {
+                log::warn!("endpoint '{}': no answer within request_timeout", up.name());
+                last = Some(ProxyError::upstream(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    format!("endpoint '{}' did not answer in time", up.name()),
+                ));
+                all_429 = false;
+                break; // the deadline is spent for every upstream
+            }
+            Ok(Err(e)) => {
+                log::warn!("endpoint '{}': {}", up.name(), describe(&e));
+                last = Some(ProxyError::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unreachable",
+                    format!("endpoint '{}' could not be reached", up.name()),
+                ));
+                all_429 = false;
+                continue;
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let ra = retry_after(resp.headers());
+            log::warn!(
+                "endpoint '{}' answered {status}{}; trying the next one",
+                up.name(),
+                ra.map(|s| format!(" (retry after {s}s)"))
+                    .unwrap_or_default()
+            );
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                if let Some(s) = ra {
+                    min_retry_after = Some(min_retry_after.map_or(s, |m: u64| m.min(s)));
+                }
+            } else {
+                all_429 = false;
+            }
+            let mut e = ProxyError::upstream(
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    status
+                } else {
+                    StatusCode::BAD_GATEWAY
+                },
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    "upstream_rate_limited"
+                } else {
+                    "upstream_error"
+                },
+                format!("endpoint '{}' answered {status}", up.name()),
+            );
+            e.retry_after = ra;
+            last = Some(e);
+            continue;
+        }
+        let ttfb = sent.elapsed();
+        up.observe_ttfb(ttfb);
+        settlement.ttfb = Some(ttfb);
+        if !status.is_success() {
+            settlement.outcome = Outcome::UpstreamRefused;
+        }
+        return relay(
+            shared.clone(),
+            resp,
+            RelayParts {
+                settlement,
+                endpoint: up.clone(),
+                stream: req.stream,
+                strip_usage: req.stream && !req.client_wants_usage,
+                deadline,
+                started,
+                guard,
+                permit,
+            },
+        );
+    }
+
+    let mut e = last.unwrap_or_else(|| {
+        ProxyError::internal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_upstream",
+            format!(
+                "no usable endpoint serves '{}' right now",
+                resolution.upstream_model
+            ),
+        )
+    });
+    if all_429 && e.status == StatusCode::TOO_MANY_REQUESTS {
+        e.retry_after = min_retry_after;
+        e.message = format!(
+            "every endpoint for '{}' is rate limited; retry later",
+            resolution.upstream_model
+        );
+    } else if e.source == super::error::Source::Upstream {
+        e.message = format!(
+            "no endpoint for '{}' could answer (last: {})",
+            resolution.upstream_model, e.message
+        );
+    }
+    settlement.duration = started.elapsed();
+    (shared.settle)(settlement);
+    e.response()
+}
+
+/// A one-line reason for a client error, with its cause chain.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// What the relay needs besides the upstream response.
+struct RelayParts {
+    settlement: Settlement,
+    endpoint: Arc<Upstream>,
+    stream: bool,
+    strip_usage: bool,
+    deadline: Instant,
+    started: Instant,
+    guard: InFlight,
+    permit: OwnedSemaphorePermit,
+}
+
+/// Builds the client response around the upstream's body.
+fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Response<ClientBody> {
+    let (head, body) = resp.into_parts();
+    let is_sse = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let mut out = Response::builder().status(head.status);
+    for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
+        if let Some(v) = head.headers.get(&name) {
+            out = out.header(name, v.clone());
+        }
+    }
+    for (name, v) in &head.headers {
+        if name.as_str().starts_with("x-ratelimit-") || name.as_str().starts_with("openai-") {
+            out = out.header(name, v.clone());
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(parts.endpoint.name()) {
+        out = out.header("x-hearth-endpoint", v);
+    }
+    let relay = Relay {
+        inner: body,
+        sse: (parts.stream && is_sse).then(|| SseFilter::new(parts.strip_usage)),
+        scan: (!is_sse).then(BytesMut::new),
+        deadline: Box::pin(tokio::time::sleep_until(parts.deadline.into())),
+        tail: None,
+        finished: false,
+        outcome: None,
+        settlement: Some(parts.settlement),
+        endpoint: parts.endpoint,
+        started: parts.started,
+        shared,
+        _guard: parts.guard,
+        _permit: parts.permit,
+    };
+    out.body(ClientBody::new(relay)).unwrap_or_else(|e| {
+        ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .response()
+    })
+}
+
+/// The client's response body: the upstream's bytes as they arrive, an error event if the
+/// upstream breaks mid-stream, and the settlement when it ends (or is dropped).
+struct Relay {
+    /// The upstream body.
+    inner: Incoming,
+    /// For streams: event-aware filtering and usage capture.
+    sse: Option<SseFilter>,
+    /// For plain JSON: a copy (up to a limit) to read `usage` at the end.
+    scan: Option<BytesMut>,
+    /// `request_timeout` for the whole exchange.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Bytes still to send after the upstream ended (held-back rest, error event).
+    tail: Option<Bytes>,
+    /// No more frames will be produced.
+    finished: bool,
+    /// How it ended, once known.
+    outcome: Option<Outcome>,
+    /// Filled in and handed to the settle hook exactly once.
+    settlement: Option<Settlement>,
+    /// Prices, name.
+    endpoint: Arc<Upstream>,
+    /// For the duration.
+    started: Instant,
+    /// The settle hook.
+    shared: Arc<Shared>,
+    /// Keeps the request counted as in flight until the body is done.
+    _guard: InFlight,
+    /// Keeps a `max_connections` slot until the body is done.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Relay {
+    fn count(&mut self, n: usize) {
+        if let Some(s) = &mut self.settlement {
+            s.bytes_down += n as u64;
+        }
+    }
+
+    /// Ends the stream because of `err`: streams get an error event, JSON is cut.
+    fn fail(&mut self, outcome: Outcome, err: ProxyError) -> Option<Bytes> {
+        self.outcome = Some(outcome);
+        match &mut self.sse {
+            Some(f) => {
+                let mut b = BytesMut::from(&f.finish()[..]);
+                b.extend_from_slice(&err.sse_event());
+                Some(b.freeze())
+            }
+            None => None,
+        }
+    }
+
+    fn settle(&mut self) {
+        let Some(mut s) = self.settlement.take() else {
+            return;
+        };
+        let outcome = self.outcome.unwrap_or(Outcome::ClientGone);
+        if s.outcome != Outcome::UpstreamRefused || outcome != Outcome::Complete {
+            s.outcome = outcome;
+        }
+        let (usage, output_bytes) = match (&self.sse, &self.scan) {
+            (Some(f), _) => (f.usage, f.content_bytes),
+            (None, Some(buf)) => {
+                let v: Option<serde_json::Value> = serde_json::from_slice(buf).ok();
+                let u = v.as_ref().and_then(Usage::from_json);
+                (u, v.map_or(buf.len() as u64, |v| answer_bytes(&v)))
+            }
+            (None, None) => (None, 0),
+        };
+        s.usage = usage.unwrap_or_else(|| Usage::estimate(s.bytes_up, output_bytes));
+        s.cost = settle::cost(&self.endpoint.endpoint, s.usage).unwrap_or(Money(0));
+        s.duration = self.started.elapsed();
+        (self.shared.settle)(s);
+    }
+}
+
+/// Bytes of generated text in a non-streamed answer (for estimates).
+fn answer_bytes(v: &serde_json::Value) -> u64 {
+    v.get("choices")
+        .and_then(|c| c.as_array())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| {
+                    c.pointer("/message/content")
+                        .or_else(|| c.get("text"))
+                        .and_then(|t| t.as_str())
+                })
+                .map(|t| t.len() as u64)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+impl Body for Relay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(t) = this.tail.take() {
+                if !t.is_empty() {
+                    this.count(t.len());
+                    return Poll::Ready(Some(Ok(Frame::data(t))));
+                }
+            }
+            if this.finished {
+                this.settle();
+                return Poll::Ready(None);
+            }
+            if this.deadline.as_mut().poll(cx).is_ready() {
+                this.finished = true;
+                let e = ProxyError::upstream(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "request_timeout",
+                    format!(
+                        "the answer from '{}' took longer than request_timeout",
+                        this.endpoint.name()
+                    ),
+                );
+                match this.fail(Outcome::TimedOut, e) {
+                    Some(t) => {
+                        this.tail = Some(t);
+                        continue;
+                    }
+                    None => {
+                        this.settle();
+                        return Poll::Ready(Some(Err("request_timeout".into())));
+                    }
+                }
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers: not used by this API
+                    };
+                    let out = match (&mut this.sse, &mut this.scan) {
+                        (Some(f), _) => f.feed(data),
+                        (None, Some(buf)) => {
+                            if buf.len() + data.len() <= USAGE_SCAN_LIMIT {
+                                buf.extend_from_slice(&data);
+                            }
+                            data
+                        }
+                        (None, None) => data,
+                    };
+                    if out.is_empty() {
+                        continue;
+                    }
+                    this.count(out.len());
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    log::warn!(
+                        "endpoint '{}' broke off its answer: {}",
+                        this.endpoint.name(),
+                        describe(&e)
+                    );
+                    this.finished = true;
+                    let err = ProxyError::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_broke",
+                        format!("the answer from '{}' broke off", this.endpoint.name()),
+                    );
+                    match this.fail(Outcome::Broken, err) {
+                        Some(t) => this.tail = Some(t),
+                        None => {
+                            this.settle();
+                            return Poll::Ready(Some(Err(Box::new(e))));
+                        }
+                    }
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    let ended_early = this.sse.as_ref().is_some_and(|f| !f.done);
+                    if ended_early {
+                        let err = ProxyError::upstream(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream_broke",
+                            format!(
+                                "the stream from '{}' ended without [DONE]",
+                                this.endpoint.name()
+                            ),
+                        );
+                        this.tail = this.fail(Outcome::Broken, err);
+                    } else {
+                        this.outcome = Some(Outcome::Complete);
+                        this.tail = this.sse.as_mut().map(|f| f.finish());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // The client went away (or the server is shutting down): still account for it.
+        self.settle();
+    }
+}

@@ -1,0 +1,293 @@
+//! Listeners and paths of the balancer, and its place in the daemon as a [`Subsystem`].
+//!
+//! HTTP/1.1 with keep-alive. Request headers must arrive within [`HEADER_TIMEOUT`] and bodies
+//! within `proxy::BODY_READ_TIMEOUT` (no slowloris); bodies over `max_body` get 413.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::error::ProxyError;
+use super::{proxy, route, ClientBody, NeighborLookup, SettleHook, Shared};
+use crate::config::Config;
+use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
+
+/// How long a client may take to send its request headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The state requests read: swapped whole on reload.
+pub type Current = Arc<RwLock<Arc<Shared>>>;
+
+/// Answers one request with the state current at its arrival.
+pub async fn serve(
+    current: Current,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ClientBody> {
+    let shared = match current.read() {
+        Ok(s) => s.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    let path = req.uri().path().trim_end_matches('/');
+    let suffix = match path {
+        "/v1/chat/completions" => Some("/chat/completions"),
+        "/v1/completions" => Some("/completions"),
+        "/v1/embeddings" => Some("/embeddings"),
+        _ => None,
+    };
+    match (req.method(), path, suffix) {
+        (&Method::POST, _, Some(suffix)) => proxy::handle(shared, req, peer, suffix).await,
+        (&Method::GET, "/v1/models", _) => models(&shared),
+        (&Method::GET, "/health", _) => health(&shared),
+        (_, _, Some(_)) | (_, "/v1/models" | "/health", _) => ProxyError::bad_request(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not allowed on {path}", req.method()),
+        )
+        .response(),
+        _ => ProxyError::bad_request(
+            StatusCode::NOT_FOUND,
+            "unknown_url",
+            format!(
+                "unknown path {path}; hearth serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models and /health"
+            ),
+        )
+        .response(),
+    }
+}
+
+fn json(status: StatusCode, v: serde_json::Value) -> Response<ClientBody> {
+    let mut r = Response::new(ClientBody::from(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `GET /v1/models`: every model name and route alias a client may ask for.
+fn models(shared: &Shared) -> Response<ClientBody> {
+    let data: Vec<serde_json::Value> = route::available_models(&shared.config)
+        .into_iter()
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "hearth"}))
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::json!({"object": "list", "data": data}),
+    )
+}
+
+/// `GET /health`: the balancer's view of its upstreams.
+fn health(shared: &Shared) -> Response<ClientBody> {
+    let ups: Vec<serde_json::Value> = shared
+        .upstreams
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "name": u.name(),
+                "usable": u.unusable.is_none(),
+                "problem": u.unusable,
+                "in_flight": u.in_flight(),
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::json!({"status": "ok", "endpoints": ups}),
+    )
+}
+
+/// Accepts connections on `listener` until `shutdown`.
+pub fn spawn_listener(
+    listener: TcpListener,
+    current: Current,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.recv() => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off briefly, keep serving.
+                        log::warn!("balancer: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let current = current.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let current = current.clone();
+                    async move { Ok::<_, Infallible>(serve(current, req, peer).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc);
+                if let Err(e) = conn.await {
+                    log::debug!("balancer: connection from {peer}: {e}");
+                }
+            });
+        }
+    })
+}
+
+/// The balancer as a daemon subsystem.
+pub struct Balancer {
+    /// The state requests read; `None` until the first reconcile with a balancer section.
+    current: Option<Current>,
+    /// Bound listeners by configured address, with the trigger that stops each.
+    listeners: Vec<(
+        SocketAddr,
+        JoinHandle<()>,
+        crate::daemon::shutdown::ShutdownTrigger,
+    )>,
+    /// Where settlements go.
+    settle: SettleHook,
+    /// MAC lookup.
+    neighbors: Option<NeighborLookup>,
+}
+
+impl Balancer {
+    pub fn new(settle: SettleHook, neighbors: Option<NeighborLookup>) -> Self {
+        Balancer {
+            current: None,
+            listeners: Vec::new(),
+            settle,
+            neighbors,
+        }
+    }
+
+    /// The addresses being served.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(a, _, _)| *a).collect()
+    }
+
+    async fn apply(&mut self, config: &Arc<Config>) -> Result<Reconciled, SubsystemError> {
+        let Some(b) = &config.balancer else {
+            let n = self.listeners.len();
+            for (addr, task, stop) in self.listeners.drain(..) {
+                stop.trigger();
+                let _ = task.await;
+                log::info!("balancer: stopped listening on {addr}");
+            }
+            self.current = None;
+            return Ok(Reconciled {
+                changes: n,
+                summary: "off (no balancer section)".into(),
+            });
+        };
+        // Bind what is new first: if that fails, nothing changes.
+        let mut fresh = Vec::new();
+        for addr in &b.listen {
+            if self.listeners.iter().any(|(a, _, _)| a == addr) {
+                continue;
+            }
+            let l = TcpListener::bind(addr).await.map_err(|e| SubsystemError {
+                subsystem: "balancer",
+                message: format!("cannot listen on {addr}: {e}; keeping the previous listeners"),
+            })?;
+            fresh.push((*addr, l));
+        }
+        let old = self.current.as_ref().map(|c| match c.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        });
+        let client = old
+            .as_ref()
+            .map(|o| o.client.clone())
+            .unwrap_or_else(super::upstream::client);
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            old.as_deref(),
+            client,
+            self.settle.clone(),
+            self.neighbors.clone(),
+        ));
+        let current = match &self.current {
+            Some(c) => {
+                match c.write() {
+                    Ok(mut g) => *g = shared,
+                    Err(p) => *p.into_inner() = shared,
+                }
+                c.clone()
+            }
+            None => {
+                let c = Arc::new(RwLock::new(shared));
+                self.current = Some(c.clone());
+                c
+            }
+        };
+        let mut changes = fresh.len();
+        for (addr, l) in fresh {
+            let (trigger, shutdown) = crate::daemon::shutdown::channel();
+            let task = spawn_listener(l, current.clone(), shutdown);
+            log::info!("balancer: listening on {addr}");
+            self.listeners.push((addr, task, trigger));
+        }
+        // Stop listeners no longer configured.
+        let mut i = 0;
+        while i < self.listeners.len() {
+            if b.listen.contains(&self.listeners[i].0) {
+                i += 1;
+            } else {
+                let (addr, task, stop) = self.listeners.remove(i);
+                stop.trigger();
+                let _ = task.await;
+                log::info!("balancer: stopped listening on {addr}");
+                changes += 1;
+            }
+        }
+        Ok(Reconciled {
+            changes,
+            summary: format!(
+                "serving {} endpoint(s) on {}",
+                config.endpoints.len(),
+                self.addresses()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+}
+
+impl Subsystem for Balancer {
+    fn name(&self) -> &'static str {
+        "balancer"
+    }
+
+    fn reconcile<'a>(
+        &'a mut self,
+        config: &'a Arc<Config>,
+        _shutdown: &'a Shutdown,
+    ) -> BoxFuture<'a, Result<Reconciled, SubsystemError>> {
+        Box::pin(self.apply(config))
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), SubsystemError>> {
+        Box::pin(async move {
+            for (_, task, stop) in self.listeners.drain(..) {
+                stop.trigger();
+                let _ = task.await;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! Upstreams at run time: the endpoint's config plus what traffic has taught us about it —
+//! requests in flight, time-to-first-byte, and a connection limit — and the shared HTTP client.
+//!
+//! State survives reloads: a reload builds a new pool but keeps the `Upstream` of every
+//! endpoint whose config did not change, so in-flight counts and latency history carry over.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
+
+use super::strategy::{Candidate, PeakEwma};
+use crate::config::Endpoint;
+
+/// The client every upstream request goes through (pooled keep-alive connections, http and
+/// https with the webpki roots).
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long a TCP (and TLS) connect may take before the next upstream is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time constant of the latency average: a minute of history dominates.
+const LATENCY_TAU_SECS: f64 = 60.0;
+
+/// Builds the shared client.
+pub fn client() -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    // Invariant: ring provides every default protocol version and cipher suite, which is
+    // the only way this builder step can fail.
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .expect("ring supports rustls' default protocol versions")
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(32)
+        .build(https)
+}
+
+/// Seconds since the process started: the clock latency averages run on.
+pub fn now_secs() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+/// One endpoint at run time.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The endpoint's config (compared on reload to decide whether to keep this state).
+    pub endpoint: Endpoint,
+    /// The key to send upstream, read from `api_key_file` or `api_key`; `None` = none needed.
+    pub api_key: Option<String>,
+    /// Why this upstream cannot be used (its key file is unreadable), if so.
+    pub unusable: Option<String>,
+    /// `max_connections` permits; one is held for the life of each request.
+    pub permits: Arc<Semaphore>,
+    /// Requests currently open to it (what least_connections and latency look at).
+    in_flight: AtomicU32,
+    /// Peak-EWMA of time to first byte.
+    latency: Mutex<PeakEwma>,
+}
+
+impl Upstream {
+    /// Builds the run-time state of `endpoint`, reading its key file.
+    pub fn new(endpoint: &Endpoint) -> Upstream {
+        let (api_key, unusable) = match (&endpoint.api_key, &endpoint.api_key_file) {
+            (Some(k), _) => (Some(k.clone()), None),
+            (None, Some(path)) => match read_key(path) {
+                Ok(k) => (Some(k), None),
+                Err(e) => (None, Some(e)),
+            },
+            (None, None) => (None, None),
+        };
+        Upstream {
+            endpoint: endpoint.clone(),
+            api_key,
+            unusable,
+            permits: Arc::new(Semaphore::new(endpoint.max_connections as usize)),
+            in_flight: AtomicU32::new(0),
+            latency: Mutex::new(PeakEwma::new(LATENCY_TAU_SECS)),
+        }
+    }
+
+    /// The endpoint's section name.
+    pub fn name(&self) -> &str {
+        &self.endpoint.meta.name
+    }
+
+    /// What the strategies see.
+    pub fn candidate(&self) -> Candidate<'_> {
+        let e = &self.endpoint;
+        Candidate {
+            name: &e.meta.name,
+            weight: e.weight,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            latency: self
+                .latency
+                .lock()
+                .map(|l| l.value(now_secs()))
+                .unwrap_or(None),
+            cost: match (e.price_input, e.price_output) {
+                (Some(i), Some(o)) => Some(i.0.saturating_add(o.0)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Records a time to first byte.
+    pub fn observe_ttfb(&self, ttfb: Duration) {
+        if let Ok(mut l) = self.latency.lock() {
+            l.observe(ttfb.as_secs_f64(), now_secs());
+        }
+    }
+
+    /// Counts a request as open until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// Requests open right now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// `{url}{suffix}` where suffix is the part of the client's path after `/v1`.
+    pub fn url_for(&self, suffix: &str) -> String {
+        format!("{}{}", self.endpoint.url.raw, suffix)
+    }
+}
+
+/// One open request to an upstream (decrements the count when dropped).
+#[derive(Debug)]
+pub struct InFlight(Arc<Upstream>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads an API key file: first line, trimmed. Warns when others can read it.
+fn read_key(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read api_key_file {}: {e}", path.display()))?;
+    let key = text.lines().next().unwrap_or("").trim().to_string();
+    if key.is_empty() {
+        return Err(format!("api_key_file {} is empty", path.display()));
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o004 != 0 {
+            log::warn!(
+                "api_key_file {} is world-readable; chmod 600 it",
+                path.display()
+            );
+        }
+    }
+    Ok(key)
+}
+
+/// Builds the pool for `endpoints`, reusing the state of unchanged endpoints from `old`.
+pub fn pool(endpoints: &[Endpoint], old: &[Arc<Upstream>]) -> Vec<Arc<Upstream>> {
+    endpoints
+        .iter()
+        .map(|e| {
+            old.iter()
+                .find(|u| u.endpoint == *e && u.unusable.is_none())
+                .cloned()
+                .unwrap_or_else(|| {
+                    let u = Upstream::new(e);
+                    if let Some(why) = &u.unusable {
+                        log::error!("endpoint '{}': {why}; it will not be used", e.meta.name);
+                    }
+                    Arc::new(u)
+                })
+        })
+        .collect()
+}
