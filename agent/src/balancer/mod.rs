@@ -15,6 +15,7 @@
 //! did not change stay bound, so no connection is dropped.
 
 pub mod error;
+pub mod health;
 pub mod proxy;
 pub mod route;
 pub mod server;

@@ -291,12 +291,31 @@ async fn forward(
     }
     let body = Bytes::from(req.body.to_string());
 
-    let pool: Vec<&Arc<Upstream>> = resolution
+    let usable: Vec<&Arc<Upstream>> = resolution
         .pool
         .iter()
         .filter_map(|&i| shared.upstreams.get(i))
         .filter(|u| u.unusable.is_none())
         .collect();
+    let mut pool: Vec<&Arc<Upstream>> = usable.iter().copied().filter(|u| u.available()).collect();
+    if pool.is_empty() {
+        // Everything is cooling down: rather than fail blindly, try the one that failed
+        // longest ago (it is the likeliest to have recovered).
+        if let Some(u) = usable.iter().min_by(|a, b| {
+            let (fa, fb) = (
+                a.last_failure().unwrap_or(0.0),
+                b.last_failure().unwrap_or(0.0),
+            );
+            fa.total_cmp(&fb)
+        }) {
+            log::warn!(
+                "every endpoint for '{}' is out of rotation; trying '{}', which failed longest ago",
+                resolution.upstream_model,
+                u.name()
+            );
+            pool.push(u);
+        }
+    }
     let order = {
         let cands: Vec<_> = pool.iter().map(|u| u.candidate()).collect();
         shared.rank(&resolution, &who.key(), &cands)
@@ -354,6 +373,7 @@ async fn forward(
             tokio::time::timeout_at(deadline.into(), shared.client.request(upstream_req)).await;
         let resp = match result {
             Err(_) => {
+                up.record_failure();
                 log::warn!("endpoint '{}': no answer within request_timeout", up.name());
                 last = Some(ProxyError::upstream(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -364,6 +384,7 @@ async fn forward(
                 break; // the deadline is spent for every upstream
             }
             Ok(Err(e)) => {
+                up.record_failure();
                 log::warn!("endpoint '{}': {}", up.name(), describe(&e));
                 last = Some(ProxyError::upstream(
                     StatusCode::BAD_GATEWAY,
@@ -385,10 +406,12 @@ async fn forward(
                     .unwrap_or_default()
             );
             if status == StatusCode::TOO_MANY_REQUESTS {
+                up.record_rate_limited(ra);
                 if let Some(s) = ra {
                     min_retry_after = Some(min_retry_after.map_or(s, |m: u64| m.min(s)));
                 }
             } else {
+                up.record_failure();
                 all_429 = false;
             }
             let mut e = ProxyError::upstream(
@@ -410,6 +433,7 @@ async fn forward(
         }
         let ttfb = sent.elapsed();
         up.observe_ttfb(ttfb);
+        up.record_success();
         settlement.ttfb = Some(ttfb);
         if !status.is_success() {
             settlement.outcome = Outcome::UpstreamRefused;
@@ -424,6 +448,7 @@ async fn forward(
                 strip_usage: req.stream && !req.client_wants_usage,
                 deadline,
                 started,
+                sent,
                 guard,
                 permit,
             },
@@ -477,6 +502,7 @@ struct RelayParts {
     strip_usage: bool,
     deadline: Instant,
     started: Instant,
+    sent: Instant,
     guard: InFlight,
     permit: OwnedSemaphorePermit,
 }
@@ -514,6 +540,7 @@ fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Re
         settlement: Some(parts.settlement),
         endpoint: parts.endpoint,
         started: parts.started,
+        sent: Some(parts.sent),
         shared,
         _guard: parts.guard,
         _permit: parts.permit,
@@ -547,6 +574,8 @@ struct Relay {
     endpoint: Arc<Upstream>,
     /// For the duration.
     started: Instant,
+    /// When the request went upstream; taken at the first streamed event (time to first token).
+    sent: Option<Instant>,
     /// The settle hook.
     shared: Arc<Shared>,
     /// Keeps the request counted as in flight until the body is done.
@@ -673,6 +702,11 @@ impl Body for Relay {
                         }
                         (None, None) => data,
                     };
+                    if this.sse.is_some() {
+                        if let Some(sent) = this.sent.take() {
+                            this.endpoint.record_first_token(sent.elapsed());
+                        }
+                    }
                     if out.is_empty() {
                         continue;
                     }
@@ -680,6 +714,7 @@ impl Body for Relay {
                     return Poll::Ready(Some(Ok(Frame::data(out))));
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    this.endpoint.record_failure();
                     log::warn!(
                         "endpoint '{}' broke off its answer: {}",
                         this.endpoint.name(),
@@ -703,6 +738,7 @@ impl Body for Relay {
                     this.finished = true;
                     let ended_early = this.sse.as_ref().is_some_and(|f| !f.done);
                     if ended_early {
+                        this.endpoint.record_failure();
                         let err = ProxyError::upstream(
                             StatusCode::BAD_GATEWAY,
                             "upstream_broke",

@@ -17,12 +17,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::error::ProxyError;
+use super::upstream::{HttpClient, Upstream};
 use super::{proxy, route, ClientBody, NeighborLookup, SettleHook, Shared};
 use crate::config::Config;
+use crate::daemon::shutdown::ShutdownTrigger;
 use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
 
 /// How long a client may take to send its request headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an active probe may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The state requests read: swapped whole on reload.
 pub type Current = Arc<RwLock<Arc<Shared>>>;
@@ -98,6 +102,7 @@ fn health(shared: &Shared) -> Response<ClientBody> {
                 "usable": u.unusable.is_none(),
                 "problem": u.unusable,
                 "in_flight": u.in_flight(),
+                "health": u.health_json(),
             })
         })
         .collect();
@@ -105,6 +110,49 @@ fn health(shared: &Shared) -> Response<ClientBody> {
         StatusCode::OK,
         serde_json::json!({"status": "ok", "endpoints": ups}),
     )
+}
+
+/// One active probe: `GET {url}/models` with the endpoint's key; healthy on any 2xx.
+pub async fn probe(up: &Upstream, client: &HttpClient) -> bool {
+    let mut b = Request::builder()
+        .method(Method::GET)
+        .uri(up.url_for("/models"));
+    if let Some(key) = &up.api_key {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let Ok(req) = b.body(http_body_util::Full::new(Bytes::new())) else {
+        return false;
+    };
+    let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
+        let resp = client.request(req).await.ok()?;
+        let ok = resp.status().is_success();
+        // Read (and drop) the body so the connection goes back to the pool.
+        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+        Some(ok)
+    })
+    .await;
+    matches!(answer, Ok(Some(true)))
+}
+
+/// Probes `up` every `health_check` seconds until stopped.
+fn spawn_probe(up: Arc<Upstream>, client: HttpClient, mut stop: Shutdown) -> JoinHandle<()> {
+    let every = Duration::from_secs(u64::from(up.endpoint.health_check.max(1)));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.recv() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let ok = tokio::select! {
+                _ = stop.recv() => break,
+                ok = probe(&up, &client) => ok,
+            };
+            if !ok {
+                log::debug!("endpoint '{}': probe GET /models failed", up.name());
+            }
+            up.record_probe(ok);
+        }
+    })
 }
 
 /// Accepts connections on `listener` until `shutdown`.
@@ -152,11 +200,9 @@ pub struct Balancer {
     /// The state requests read; `None` until the first reconcile with a balancer section.
     current: Option<Current>,
     /// Bound listeners by configured address, with the trigger that stops each.
-    listeners: Vec<(
-        SocketAddr,
-        JoinHandle<()>,
-        crate::daemon::shutdown::ShutdownTrigger,
-    )>,
+    listeners: Vec<(SocketAddr, JoinHandle<()>, ShutdownTrigger)>,
+    /// Active probe tasks, one per upstream with `health_check` > 0.
+    probes: Vec<(Arc<Upstream>, JoinHandle<()>, ShutdownTrigger)>,
     /// Where settlements go.
     settle: SettleHook,
     /// MAC lookup.
@@ -168,6 +214,7 @@ impl Balancer {
         Balancer {
             current: None,
             listeners: Vec::new(),
+            probes: Vec::new(),
             settle,
             neighbors,
         }
@@ -187,6 +234,7 @@ impl Balancer {
                 log::info!("balancer: stopped listening on {addr}");
             }
             self.current = None;
+            self.sync_probes(&[], None).await;
             return Ok(Reconciled {
                 changes: n,
                 summary: "off (no balancer section)".into(),
@@ -215,10 +263,11 @@ impl Balancer {
         let shared = Arc::new(Shared::new(
             config.clone(),
             old.as_deref(),
-            client,
+            client.clone(),
             self.settle.clone(),
             self.neighbors.clone(),
         ));
+        self.sync_probes(&shared.upstreams, Some(&client)).await;
         let current = match &self.current {
             Some(c) => {
                 match c.write() {
@@ -268,6 +317,34 @@ impl Balancer {
     }
 }
 
+impl Balancer {
+    /// Keeps exactly one probe task per probed upstream of `pool`.
+    async fn sync_probes(&mut self, pool: &[Arc<Upstream>], client: Option<&HttpClient>) {
+        let wanted = |u: &Arc<Upstream>| u.endpoint.health_check > 0 && u.unusable.is_none();
+        let mut i = 0;
+        while i < self.probes.len() {
+            let keep = pool
+                .iter()
+                .any(|u| Arc::ptr_eq(u, &self.probes[i].0) && wanted(u));
+            if keep {
+                i += 1;
+            } else {
+                let (_, task, stop) = self.probes.remove(i);
+                stop.trigger();
+                let _ = task.await;
+            }
+        }
+        let Some(client) = client else { return };
+        for u in pool.iter().filter(|u| wanted(u)) {
+            if !self.probes.iter().any(|(p, _, _)| Arc::ptr_eq(p, u)) {
+                let (trigger, stop) = crate::daemon::shutdown::channel();
+                let task = spawn_probe(u.clone(), client.clone(), stop);
+                self.probes.push((u.clone(), task, trigger));
+            }
+        }
+    }
+}
+
 impl Subsystem for Balancer {
     fn name(&self) -> &'static str {
         "balancer"
@@ -287,6 +364,7 @@ impl Subsystem for Balancer {
                 stop.trigger();
                 let _ = task.await;
             }
+            self.sync_probes(&[], None).await;
             Ok(())
         })
     }

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
+use super::health::Health;
 use super::strategy::{Candidate, PeakEwma};
 use crate::config::Endpoint;
 
@@ -68,6 +69,8 @@ pub struct Upstream {
     in_flight: AtomicU32,
     /// Peak-EWMA of time to first byte.
     latency: Mutex<PeakEwma>,
+    /// Passive and active health.
+    health: Mutex<Health>,
 }
 
 impl Upstream {
@@ -88,7 +91,110 @@ impl Upstream {
             permits: Arc::new(Semaphore::new(endpoint.max_connections as usize)),
             in_flight: AtomicU32::new(0),
             latency: Mutex::new(PeakEwma::new(LATENCY_TAU_SECS)),
+            health: Mutex::new(Health::default()),
         }
+    }
+
+    /// Runs `f` on the health record (a poisoned lock still holds valid data).
+    fn with_health<T>(&self, f: impl FnOnce(&mut Health) -> T) -> T {
+        let mut g = match self.health.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut g)
+    }
+
+    /// May requests go here now?
+    pub fn available(&self) -> bool {
+        self.with_health(|h| h.available(now_secs()))
+    }
+
+    /// When it last failed.
+    pub fn last_failure(&self) -> Option<f64> {
+        self.with_health(|h| h.last_failure())
+    }
+
+    /// A good answer.
+    pub fn record_success(&self) {
+        let was_out = self.with_health(|h| {
+            let out = !h.available(now_secs());
+            h.success(now_secs());
+            out
+        });
+        if was_out {
+            log::info!("endpoint '{}' is back in rotation", self.name());
+        }
+    }
+
+    /// A failure (connect error, timeout, 5xx, broken stream).
+    pub fn record_failure(&self) {
+        self.transition(|h, now| h.failure(now));
+    }
+
+    /// A 429.
+    pub fn record_rate_limited(&self, retry_after: Option<u64>) {
+        self.transition(|h, now| h.rate_limited(now, retry_after));
+    }
+
+    /// Time to the first streamed token.
+    pub fn record_first_token(&self, ttft: Duration) {
+        self.transition(|h, now| h.first_token(now, ttft.as_secs_f64()));
+    }
+
+    /// An active probe's result.
+    pub fn record_probe(&self, ok: bool) {
+        let now = now_secs();
+        let (before, after) = self.with_health(|h| {
+            let b = h.available(now);
+            h.probe(now, ok);
+            (b, h.available(now))
+        });
+        if !before && after {
+            log::info!(
+                "endpoint '{}' answers probes again: back in rotation",
+                self.name()
+            );
+        }
+        if before && !after {
+            self.log_ejection(now);
+        }
+    }
+
+    /// Applies a health event and logs an ejection it causes.
+    fn transition(&self, f: impl FnOnce(&mut Health, f64)) {
+        let now = now_secs();
+        let ejected = self.with_health(|h| {
+            let before = h.available(now);
+            f(h, now);
+            before && !h.available(now)
+        });
+        if ejected {
+            self.log_ejection(now);
+        }
+    }
+
+    fn log_ejection(&self, now: f64) {
+        if let Some((secs, why)) = self.with_health(|h| h.ejection(now)) {
+            log::warn!(
+                "endpoint '{}' out of rotation for {:.0}s ({})",
+                self.name(),
+                secs,
+                why.as_str()
+            );
+        }
+    }
+
+    /// Health for `/health` and status.
+    pub fn health_json(&self) -> serde_json::Value {
+        let now = now_secs();
+        self.with_health(|h| match h.ejection(now) {
+            Some((secs, why)) => serde_json::json!({
+                "state": "ejected", "reason": why.as_str(), "seconds_left": secs.ceil() as u64,
+            }),
+            None => serde_json::json!({
+                "state": "healthy", "consecutive_failures": h.consecutive_failures(),
+            }),
+        })
     }
 
     /// The endpoint's section name.
