@@ -213,10 +213,7 @@ mod tests {
         assert!(h.available(1.0));
         h.failure(2.0);
         assert!(!h.available(2.0));
-        assert_eq!(
-            h.ejection(2.0).map(|(s, w)| (s, w)),
-            Some((5.0, Ejection::ConsecutiveFailures))
-        );
+        assert_eq!(h.ejection(2.0), Some((5.0, Ejection::ConsecutiveFailures)));
         assert!(h.available(7.0), "back after the cool-down");
         for t in [7.0, 7.1, 7.2] {
             h.failure(t);
