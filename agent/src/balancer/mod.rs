@@ -14,6 +14,7 @@
 //! requests finish on the old pool while new ones use the new one; listeners whose address
 //! did not change stay bound, so no connection is dropped.
 
+pub mod connect;
 pub mod error;
 pub mod health;
 pub mod proxy;

@@ -256,10 +256,13 @@ impl Balancer {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),
         });
-        let client = old
-            .as_ref()
-            .map(|o| o.client.clone())
-            .unwrap_or_else(super::upstream::client);
+        // Reuse the pooled connections unless the mark changed.
+        let client = match &old {
+            Some(o) if o.config.balancer.as_ref().map(|b| b.fwmark) == Some(b.fwmark) => {
+                o.client.clone()
+            }
+            _ => super::upstream::client(b.fwmark),
+        };
         let shared = Arc::new(Shared::new(
             config.clone(),
             old.as_deref(),

@@ -10,30 +10,27 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
+use super::connect::MarkedConnector;
 use super::health::Health;
 use super::strategy::{Candidate, PeakEwma};
 use crate::config::Endpoint;
 
 /// The client every upstream request goes through (pooled keep-alive connections, http and
-/// https with the webpki roots).
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// https with the webpki roots, sockets marked for shaping).
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<MarkedConnector>, Full<Bytes>>;
 
 /// How long a TCP (and TLS) connect may take before the next upstream is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time constant of the latency average: a minute of history dominates.
 const LATENCY_TAU_SECS: f64 = 60.0;
 
-/// Builds the shared client.
-pub fn client() -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    http.set_nodelay(true);
-    http.enforce_http(false);
+/// Builds the shared client; its sockets carry `mark` (0 = none).
+pub fn client(mark: u32) -> HttpClient {
+    let http = MarkedConnector::new(mark, CONNECT_TIMEOUT);
     // Invariant: ring provides every default protocol version and cipher suite, which is
     // the only way this builder step can fail.
     let https = hyper_rustls::HttpsConnectorBuilder::new()

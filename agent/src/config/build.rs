@@ -21,6 +21,10 @@ pub const SECTION_TYPES: &[&str] = &[
     "planner",
 ];
 
+/// Default mark of the balancer's upstream traffic: clear of the masks mwan3 (0x3f00) and
+/// pbr (0x00ff0000) use on OpenWRT.
+pub const DEFAULT_LLM_MARK: u32 = 0x4c00_0000;
+
 fn meta(r: &SectionReader) -> Meta {
     Meta {
         name: r.name().to_string(),
@@ -200,6 +204,7 @@ pub fn balancer(r: &mut SectionReader) -> Balancer {
         meta: meta(r),
         listen,
         allow_wan,
+        fwmark: r.get("fwmark", DEFAULT_LLM_MARK, values::mark_or_zero),
         strategy: r.get("strategy", Strategy::LeastConnections, |s| {
             values::one_of(s, Strategy::CHOICES)
         }),

@@ -377,6 +377,8 @@ pub struct Balancer {
     pub meta: Meta,
     /// LAN addresses to listen on.
     pub listen: Vec<SocketAddr>,
+    /// Mark on the balancer's upstream sockets, so shaping can class LLM traffic (0 = none).
+    pub fwmark: u32,
     /// Also allow wildcard and public listen addresses (off: the balancer spends the
     /// household's upstream keys and must not face the internet).
     pub allow_wan: bool,

@@ -420,6 +420,23 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
     }
 
     if let Some(b) = &cfg.balancer {
+        if b.fwmark != 0 && !r.failed(&b.meta, "fwmark") {
+            let llm = Fwmark {
+                value: b.fwmark,
+                mask: u32::MAX,
+            };
+            if let Some(v) = cfg.vpns.iter().find(|v| marks_overlap(&v.fwmark, &llm)) {
+                r.opt(
+                    &b.meta,
+                    "balancer",
+                    "fwmark",
+                    format!(
+                        "{:#x} matches fwmark {} of vpn '{}': LLM upstream traffic would be routed into the VPN; pick another mark",
+                        b.fwmark, v.fwmark, v.meta.name
+                    ),
+                );
+            }
+        }
         if cfg.endpoints.is_empty() {
             r.at(
                 &b.meta,

@@ -313,10 +313,15 @@ pub struct Fwmark {
     pub mask: u32,
 }
 
+/// `0x1f` or `31`: digits only (no sign), as the kernel tools print marks.
 fn u32_hex_or_dec(s: &str) -> Option<u32> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
+        Some(h) if !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()) => {
+            u32::from_str_radix(h, 16).ok()
+        }
+        Some(_) => None,
+        None if digits(s) => s.parse().ok(),
+        None => None,
     }
 }
 
@@ -354,6 +359,12 @@ impl fmt::Display for Fwmark {
             write!(f, "{:#x}/{:#x}", self.value, self.mask)
         }
     }
+}
+
+/// A socket mark (`0x4c000000` or decimal); `0` means none.
+pub fn mark_or_zero(raw: &str) -> ParseResult<u32> {
+    u32_hex_or_dec(raw)
+        .ok_or_else(|| format!("expected a mark such as 0x4c000000 (or 0 for none), got '{raw}'"))
 }
 
 /// A Linux network interface name (`eth1`, `br-lan`, `wg0`): 1–15 bytes, no `/`, blanks or `:`.
