@@ -8,6 +8,7 @@
 
 pub mod balancer;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod devices;
 pub mod logger;

@@ -47,10 +47,14 @@ enum Command {
     },
     /// Check the config file and list every problem with its line (exit 2 if invalid)
     Check,
-    /// Show what the running agent is doing
+    /// Show what the running agent is doing (asks it over its control socket)
     Status {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// Print the raw JSON (what LuCI reads)
+        #[arg(long)]
+        json: bool,
+        /// Print the Prometheus metrics instead
+        #[arg(long, conflicts_with = "json")]
+        metrics: bool,
     },
     /// Show LLM spend, tokens and data use per device and group against their budgets
     Usage {
@@ -99,7 +103,9 @@ fn main() -> ExitCode {
         Command::Apply { .. } => {
             not_yet("apply", "traffic shaping and VPN policy (issues 4 and 6)")
         }
-        Command::Status { .. } => not_yet("status", "the control socket (issues 3 and 8)"),
+        Command::Status { json, metrics } => {
+            status(config::resolve_path(cli.config), json, metrics)
+        }
         Command::Usage { .. } => not_yet("usage", "budgets (issue 5)"),
         Command::Plan { .. } => not_yet("plan", "the Wi-Fi planner (issue 7)"),
         Command::Rpcd { .. } => not_yet("rpcd", "the LuCI/rpcd plugin (issue 8)"),
@@ -113,6 +119,110 @@ fn main() -> ExitCode {
 fn not_yet(cmd: &str, what: &str) -> ExitCode {
     eprintln!("hearth {cmd}: not implemented in this build yet; it arrives with {what}.");
     ExitCode::from(EXIT_UNIMPLEMENTED)
+}
+
+/// Where the running agent's control socket is: from the config if it loads, else the default.
+fn control_socket(path: &std::path::Path) -> PathBuf {
+    let dir = match config::load(path) {
+        Ok(cfg) => cfg.agent.runtime_dir,
+        Err(_) => config::Agent::default().runtime_dir,
+    };
+    dir.join(hearth::control::SOCKET_NAME)
+}
+
+fn status(path: PathBuf, json: bool, metrics: bool) -> ExitCode {
+    let socket = control_socket(&path);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hearth status: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let what = if metrics { "/metrics" } else { "/status" };
+    let body = match rt.block_on(hearth::control::get(&socket, what)) {
+        Ok((s, body)) if s.is_success() => body,
+        Ok((s, body)) => {
+            eprintln!("hearth status: the agent answered {s}: {body}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!(
+                "hearth is not running, or not reachable at {} ({e}); start it with /etc/init.d/hearth start",
+                socket.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if json || metrics {
+        print!("{body}");
+        if !body.ends_with('\n') {
+            println!();
+        }
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(v) => {
+            print!("{}", render_status(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hearth status: unreadable answer ({e})");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The human form of `/status`.
+fn render_status(v: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let up = v["uptime_secs"].as_u64().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "hearth {} running (pid {}, up {}h{:02}m{:02}s), config {} (generation {})",
+        v["version"].as_str().unwrap_or("?"),
+        v["pid"],
+        up / 3600,
+        up / 60 % 60,
+        up % 60,
+        v["config"].as_str().unwrap_or("?"),
+        v["generation"]
+    );
+    let b = &v["balancer"];
+    if b["enabled"].as_bool() == Some(true) {
+        let listen: Vec<&str> = b["listen"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        let _ = writeln!(out, "LLM balancer on {}", listen.join(", "));
+        for e in b["endpoints"].as_array().into_iter().flatten() {
+            let h = &e["health"];
+            let state = match (e["problem"].as_str(), h["state"].as_str()) {
+                (Some(p), _) => format!("unusable: {p}"),
+                (None, Some("ejected")) => format!(
+                    "out of rotation ({}, {}s left)",
+                    h["reason"].as_str().unwrap_or("?"),
+                    h["seconds_left"]
+                ),
+                _ => "healthy".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<40} in flight {:<3} {}",
+                e["name"].as_str().unwrap_or("?"),
+                state,
+                e["in_flight"],
+                e["url"].as_str().unwrap_or("")
+            );
+        }
+    } else {
+        let _ = writeln!(out, "LLM balancer off (no 'config balancer' section)");
+    }
+    out
 }
 
 fn check(path: PathBuf) -> ExitCode {

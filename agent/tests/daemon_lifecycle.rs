@@ -78,38 +78,79 @@ impl Drop for Daemon {
     }
 }
 
+/// Writes a config whose runtime_dir (control socket) is beside it, so tests never share
+/// the system's /var/run/hearth.
 fn write(path: &Path, text: &str) {
+    let run = path.with_file_name("run");
+    let text = format!(
+        "config agent 'main'\n\toption runtime_dir '{}'\n{text}",
+        run.display()
+    );
     hearth::uci::write_atomic(path, text.as_bytes()).unwrap();
+}
+
+fn hearth(args: &[&str], cfg: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn reload_and_shutdown_follow_signals() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("hearth");
-    write(&cfg, "config agent 'main'\n\toption log_level 'info'\n");
+    write(&cfg, "\toption log_level 'info'\n");
 
     let mut d = Daemon::start(&cfg);
     d.expect("config generation 1");
     d.expect("ready");
 
+    // `hearth status` asks the running agent over its control socket.
+    let out = hearth(&["status"], &cfg);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("running (pid"), "{text}");
+    assert!(text.contains("(generation 1)"), "{text}");
+    assert!(text.contains("LLM balancer off"), "{text}");
+    let out = hearth(&["status", "--json"], &cfg);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pid"], d.child.id());
+    let out = hearth(&["status", "--metrics"], &cfg);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nhearth_up 1\n"));
+
     // A typo in the new file: reported with its line, the running config stays.
-    write(&cfg, "config agent 'main'\n\toption log_levle 'debug'\n");
+    write(&cfg, "\toption log_levle 'debug'\n");
     d.signal("HUP");
     let problem = d.expect("option 'log_levle'");
-    assert!(problem.contains(":2: section 'main' (agent)"), "{problem}");
+    assert!(problem.contains(":3: section 'main' (agent)"), "{problem}");
     assert!(problem.contains("did you mean 'log_level'"), "{problem}");
     d.expect("still running generation 1");
 
     // A good file is adopted.
-    write(&cfg, "config agent 'main'\n\toption log_level 'debug'\n");
+    write(&cfg, "\toption log_level 'debug'\n");
     d.signal("HUP");
     d.expect("config generation 2 loaded");
+    let out = hearth(&["status"], &cfg);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(generation 2)"));
 
     d.signal("TERM");
     d.expect("SIGTERM: shutting down");
     d.expect("shutdown complete");
     let status = d.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
+
+    // Stopped: the socket is gone and status says so.
+    let out = hearth(&["status"], &cfg);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hearth is not running"));
 }
 
 #[test]
@@ -149,7 +190,7 @@ fn run_refuses_an_invalid_config_with_exit_2() {
 
 #[test]
 fn unimplemented_commands_say_so_and_fail() {
-    for cmd in ["apply", "status", "usage", "plan", "rpcd", "demo"] {
+    for cmd in ["apply", "usage", "plan", "rpcd", "demo"] {
         let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .args([cmd, "--json"])
             .output()

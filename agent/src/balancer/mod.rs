@@ -17,6 +17,7 @@
 pub mod connect;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod proxy;
 pub mod route;
 pub mod server;
@@ -100,8 +101,10 @@ pub struct Shared {
     selectors: Mutex<HashMap<String, Selector>>,
     /// Pooled HTTP(S) client to upstreams.
     pub client: HttpClient,
-    /// Receives every settlement.
-    pub settle: SettleHook,
+    /// Receives every settlement (after the metrics have counted it).
+    settle_hook: SettleHook,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::BalancerMetrics>,
     /// Resolves MACs, when available.
     pub neighbors: Option<NeighborLookup>,
 }
@@ -113,6 +116,7 @@ impl Shared {
         old: Option<&Shared>,
         client: HttpClient,
         settle: SettleHook,
+        metrics: Arc<metrics::BalancerMetrics>,
         neighbors: Option<NeighborLookup>,
     ) -> Shared {
         let upstreams = upstream::pool(
@@ -124,9 +128,16 @@ impl Shared {
             upstreams,
             selectors: Mutex::new(HashMap::new()),
             client,
-            settle,
+            settle_hook: settle,
+            metrics,
             neighbors,
         }
+    }
+
+    /// Ends a request: metrics, then the hook (log, budgets).
+    pub fn settle(&self, s: Settlement) {
+        self.metrics.settle(&s);
+        (self.settle_hook)(s);
     }
 
     /// `max_body` of the balancer section.

@@ -273,7 +273,7 @@ async fn forward(
                 ),
             );
             settlement.duration = started.elapsed();
-            (shared.settle)(settlement);
+            shared.settle(settlement);
             return e.response();
         }
     };
@@ -374,6 +374,7 @@ async fn forward(
         let resp = match result {
             Err(_) => {
                 up.record_failure();
+                shared.metrics.upstream_error(up.name(), "timeout");
                 log::warn!("endpoint '{}': no answer within request_timeout", up.name());
                 last = Some(ProxyError::upstream(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -385,6 +386,7 @@ async fn forward(
             }
             Ok(Err(e)) => {
                 up.record_failure();
+                shared.metrics.upstream_error(up.name(), "connect");
                 log::warn!("endpoint '{}': {}", up.name(), describe(&e));
                 last = Some(ProxyError::upstream(
                     StatusCode::BAD_GATEWAY,
@@ -407,11 +409,13 @@ async fn forward(
             );
             if status == StatusCode::TOO_MANY_REQUESTS {
                 up.record_rate_limited(ra);
+                shared.metrics.upstream_error(up.name(), "rate_limited");
                 if let Some(s) = ra {
                     min_retry_after = Some(min_retry_after.map_or(s, |m: u64| m.min(s)));
                 }
             } else {
                 up.record_failure();
+                shared.metrics.upstream_error(up.name(), "server_error");
                 all_429 = false;
             }
             let mut e = ProxyError::upstream(
@@ -478,7 +482,7 @@ async fn forward(
         );
     }
     settlement.duration = started.elapsed();
-    (shared.settle)(settlement);
+    shared.settle(settlement);
     e.response()
 }
 
@@ -624,7 +628,7 @@ impl Relay {
         s.usage = usage.unwrap_or_else(|| Usage::estimate(s.bytes_up, output_bytes));
         s.cost = settle::cost(&self.endpoint.endpoint, s.usage).unwrap_or(Money(0));
         s.duration = self.started.elapsed();
-        (self.shared.settle)(s);
+        self.shared.settle(s);
     }
 }
 
@@ -715,6 +719,9 @@ impl Body for Relay {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.endpoint.record_failure();
+                    this.shared
+                        .metrics
+                        .upstream_error(this.endpoint.name(), "broken");
                     log::warn!(
                         "endpoint '{}' broke off its answer: {}",
                         this.endpoint.name(),
@@ -739,6 +746,9 @@ impl Body for Relay {
                     let ended_early = this.sse.as_ref().is_some_and(|f| !f.done);
                     if ended_early {
                         this.endpoint.record_failure();
+                        this.shared
+                            .metrics
+                            .upstream_error(this.endpoint.name(), "broken");
                         let err = ProxyError::upstream(
                             StatusCode::BAD_GATEWAY,
                             "upstream_broke",

@@ -207,6 +207,64 @@ pub struct Balancer {
     settle: SettleHook,
     /// MAC lookup.
     neighbors: Option<NeighborLookup>,
+    /// What observers (the control socket) see.
+    handle: BalancerHandle,
+}
+
+/// A read-only view of the balancer for `/metrics` and `/status`.
+#[derive(Clone)]
+pub struct BalancerHandle {
+    /// The state of the current generation; `None` while the balancer is off.
+    published: Arc<RwLock<Option<Arc<Shared>>>>,
+    /// Counters that outlive generations.
+    metrics: Arc<super::metrics::BalancerMetrics>,
+}
+
+impl BalancerHandle {
+    fn shared(&self) -> Option<Arc<Shared>> {
+        match self.published.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Appends the balancer's Prometheus metrics.
+    pub fn metrics_text(&self, out: &mut String) {
+        let shared = self.shared();
+        let (ups, currency) = shared
+            .as_ref()
+            .map(|s| (s.upstreams.as_slice(), s.config.agent.currency.as_str()))
+            .unwrap_or((&[], "USD"));
+        self.metrics.render(out, ups, currency);
+    }
+
+    /// The balancer's part of `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let Some(s) = self.shared() else {
+            return serde_json::json!({"enabled": false});
+        };
+        let listen: Vec<String> = s
+            .config
+            .balancer
+            .as_ref()
+            .map(|b| b.listen.iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default();
+        let endpoints: Vec<serde_json::Value> = s
+            .upstreams
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "name": u.name(),
+                    "url": u.endpoint.url.raw,
+                    "models": u.endpoint.models,
+                    "in_flight": u.in_flight(),
+                    "problem": u.unusable,
+                    "health": u.health_json(),
+                })
+            })
+            .collect();
+        serde_json::json!({"enabled": true, "listen": listen, "endpoints": endpoints})
+    }
 }
 
 impl Balancer {
@@ -217,6 +275,22 @@ impl Balancer {
             probes: Vec::new(),
             settle,
             neighbors,
+            handle: BalancerHandle {
+                published: Arc::new(RwLock::new(None)),
+                metrics: super::metrics::BalancerMetrics::new(),
+            },
+        }
+    }
+
+    /// The view the control socket reads.
+    pub fn handle(&self) -> BalancerHandle {
+        self.handle.clone()
+    }
+
+    fn publish(&self, shared: Option<Arc<Shared>>) {
+        match self.handle.published.write() {
+            Ok(mut g) => *g = shared,
+            Err(p) => *p.into_inner() = shared,
         }
     }
 
@@ -234,6 +308,7 @@ impl Balancer {
                 log::info!("balancer: stopped listening on {addr}");
             }
             self.current = None;
+            self.publish(None);
             self.sync_probes(&[], None).await;
             return Ok(Reconciled {
                 changes: n,
@@ -268,9 +343,11 @@ impl Balancer {
             old.as_deref(),
             client.clone(),
             self.settle.clone(),
+            self.handle.metrics.clone(),
             self.neighbors.clone(),
         ));
         self.sync_probes(&shared.upstreams, Some(&client)).await;
+        self.publish(Some(shared.clone()));
         let current = match &self.current {
             Some(c) => {
                 match c.write() {

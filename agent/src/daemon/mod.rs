@@ -194,10 +194,12 @@ impl Daemon {
 /// The subsystems this build runs, in start order (shaping, VPN, budgets and the planner
 /// join as their issues land).
 pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
-    vec![Box::new(crate::balancer::server::Balancer::new(
-        crate::balancer::log_settlement(),
-        None,
-    ))]
+    let balancer = crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), None);
+    let sources = crate::control::Sources::new(Some(balancer.handle()));
+    vec![
+        Box::new(crate::control::Control::new(sources)),
+        Box::new(balancer),
+    ]
 }
 
 #[cfg(test)]

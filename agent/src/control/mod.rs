@@ -1,0 +1,302 @@
+//! The control socket: `RUNTIME_DIR/control.sock`, HTTP/1.1 + JSON over a Unix socket, for the
+//! CLI (`hearth status`), the rpcd plugin (LuCI) and Prometheus scrapers (through a local
+//! proxy or the node exporter's textfile collector).
+//!
+//! - `GET /status`: what the agent is doing (version, uptime, config, each subsystem's view);
+//! - `GET /metrics`: Prometheus text format.
+//!
+//! The socket is created mode 0600: only root (hearth itself, rpcd) may talk to it.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use crate::balancer::server::BalancerHandle;
+use crate::config::Config;
+use crate::daemon::shutdown::{self, ShutdownTrigger};
+use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
+
+/// File name of the socket inside `runtime_dir`.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// What `/status` and `/metrics` read.
+pub struct Sources {
+    /// The balancer's view, when the balancer runs in this daemon.
+    pub balancer: Option<BalancerHandle>,
+    /// When the daemon started.
+    started: Instant,
+    /// Config path and when it was last applied.
+    config: Mutex<Option<(PathBuf, u64)>>,
+    /// Config generations applied (start = 1).
+    generation: Mutex<u64>,
+}
+
+impl Sources {
+    pub fn new(balancer: Option<BalancerHandle>) -> Arc<Self> {
+        Arc::new(Sources {
+            balancer,
+            started: Instant::now(),
+            config: Mutex::new(None),
+            generation: Mutex::new(0),
+        })
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let config = self.config.lock().map(|c| c.clone()).unwrap_or(None);
+        let generation = self.generation.lock().map(|g| *g).unwrap_or(0);
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "uptime_secs": self.started.elapsed().as_secs(),
+            "config": config.as_ref().map(|(p, _)| p.display().to_string()),
+            "config_applied_at": config.as_ref().map(|(_, t)| *t),
+            "generation": generation,
+            "balancer": self.balancer.as_ref().map(|b| b.status()),
+        })
+    }
+
+    fn metrics(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP hearth_up 1 while the agent runs.\n# TYPE hearth_up gauge\nhearth_up 1\n",
+        );
+        out.push_str(&format!(
+            "# HELP hearth_uptime_seconds Seconds since the agent started.\n# TYPE hearth_uptime_seconds gauge\nhearth_uptime_seconds {}\n",
+            self.started.elapsed().as_secs()
+        ));
+        if let Some(b) = &self.balancer {
+            b.metrics_text(&mut out);
+        }
+        out
+    }
+}
+
+fn reply(status: StatusCode, ctype: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
+    r
+}
+
+async fn serve(sources: Arc<Sources>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/status") => reply(
+            StatusCode::OK,
+            "application/json",
+            sources.status().to_string(),
+        ),
+        (&Method::GET, "/metrics") => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            sources.metrics(),
+        ),
+        (_, path) => reply(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            serde_json::json!({"error": format!("unknown path {path}; try /status or /metrics")})
+                .to_string(),
+        ),
+    }
+}
+
+/// The control socket as a daemon subsystem.
+pub struct Control {
+    /// The data it serves.
+    sources: Arc<Sources>,
+    /// The bound socket path and its server task.
+    bound: Option<(PathBuf, JoinHandle<()>, ShutdownTrigger)>,
+}
+
+impl Control {
+    pub fn new(sources: Arc<Sources>) -> Self {
+        Control {
+            sources,
+            bound: None,
+        }
+    }
+
+    async fn unbind(&mut self) {
+        if let Some((path, task, stop)) = self.bound.take() {
+            stop.trigger();
+            let _ = task.await;
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    async fn apply(&mut self, config: &Arc<Config>) -> Result<Reconciled, SubsystemError> {
+        let path = config.agent.runtime_dir.join(SOCKET_NAME);
+        if let Ok(mut c) = self.sources.config.lock() {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            *c = Some((config.path.clone(), now));
+        }
+        if let Ok(mut g) = self.sources.generation.lock() {
+            *g += 1;
+        }
+        if self.bound.as_ref().is_some_and(|(p, _, _)| *p == path) {
+            return Ok(Reconciled {
+                changes: 0,
+                summary: format!("serving {}", path.display()),
+            });
+        }
+        let listener = bind(&path).map_err(|e| SubsystemError {
+            subsystem: "control",
+            message: format!("cannot create {}: {e}", path.display()),
+        })?;
+        self.unbind().await;
+        let (trigger, stop) = shutdown::channel();
+        let task = spawn(listener, self.sources.clone(), stop);
+        self.bound = Some((path.clone(), task, trigger));
+        Ok(Reconciled {
+            changes: 1,
+            summary: format!("serving {}", path.display()),
+        })
+    }
+}
+
+/// Creates the runtime directory and a fresh socket (a stale one from a crash is replaced).
+fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+fn spawn(listener: UnixListener, sources: Arc<Sources>, mut stop: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                _ = stop.recv() => break,
+                r = listener.accept() => match r {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        log::warn!("control: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let sources = sources.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let sources = sources.clone();
+                    async move { Ok::<_, Infallible>(serve(sources, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
+}
+
+impl Subsystem for Control {
+    fn name(&self) -> &'static str {
+        "control"
+    }
+
+    fn reconcile<'a>(
+        &'a mut self,
+        config: &'a Arc<Config>,
+        _shutdown: &'a Shutdown,
+    ) -> BoxFuture<'a, Result<Reconciled, SubsystemError>> {
+        Box::pin(self.apply(config))
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), SubsystemError>> {
+        Box::pin(async move {
+            self.unbind().await;
+            Ok(())
+        })
+    }
+}
+
+/// Client side: `GET path` on the control socket; returns the status and the body.
+pub async fn get(socket: &Path, path: &str) -> std::io::Result<(StatusCode, String)> {
+    let io_err = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let stream = UnixStream::connect(socket).await?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| io_err(&e))?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri(path)
+        .header(header::HOST, "hearth")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| io_err(&e))?;
+    let resp = send.send_request(req).await.map_err(|e| io_err(&e))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| io_err(&e))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn status_and_metrics_over_the_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_path = dir.path().join("hearth");
+        let run = dir.path().join("run");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "config agent main\n option runtime_dir '{}'\n",
+                run.display()
+            ),
+        )
+        .unwrap();
+        let cfg = Arc::new(crate::config::load(&cfg_path).unwrap());
+        let mut c = Control::new(Sources::new(None));
+        let (_t, stop) = shutdown::channel();
+        c.reconcile(&cfg, &stop).await.unwrap();
+        let sock = run.join(SOCKET_NAME);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let (st, body) = get(&sock, "/status").await.unwrap();
+        assert_eq!(st, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["generation"], 1);
+        assert_eq!(v["config"], cfg_path.display().to_string());
+        let (_, metrics) = get(&sock, "/metrics").await.unwrap();
+        assert!(metrics.contains("\nhearth_up 1\n"), "{metrics}");
+        let (st, _) = get(&sock, "/nope").await.unwrap();
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        // A reload with the same runtime_dir keeps the socket; flush removes it.
+        c.reconcile(&cfg, &stop).await.unwrap();
+        let (_, body) = get(&sock, "/status").await.unwrap();
+        assert!(body.contains("\"generation\":2"), "{body}");
+        c.flush().await.unwrap();
+        assert!(!sock.exists());
+    }
+}
