@@ -48,3 +48,13 @@ zig_ensure() {
     fi
     export PATH="$PWD/$venv/bin:$PATH"
 }
+
+# py_ensure PACKAGE...: a venv under target/tools/py with PACKAGEs from PyPI.
+py_ensure() {
+    local venv=target/tools/py
+    if [ ! -x "$venv/bin/python" ]; then
+        apt_ensure python3 python3 python3-venv
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    fi
+    "$venv/bin/pip" install -q "$@"
+}

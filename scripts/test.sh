@@ -11,9 +11,15 @@ say "setup: system packages"
 apt_ensure cc build-essential
 apt_ensure g++ g++
 apt_ensure kill procps
+apt_ensure ip iproute2
+apt_ensure ping iputils-ping
+apt_ensure curl curl
 apt_ensure qemu-aarch64-static qemu-user-static || warn "qemu-user-static unavailable: the aarch64 binary will be built but not run"
 rust_ensure
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
+# The official openai Python SDK, for the real-client test (tests/tests/openai_sdk.rs).
+py_ensure openai
+export HEARTH_PYTHON="$PWD/target/tools/py/bin/python"
 
 say "lint: rustfmt and clippy"
 cargo fmt --all -- --check

@@ -316,6 +316,7 @@ mod tests {
     fn settlement(outcome: Outcome) -> Settlement {
         Settlement {
             client: "10.0.0.5".parse().unwrap(),
+            host: None,
             device: Some("tab".into()),
             group: "kids".into(),
             endpoint: Some("openai".into()),

@@ -88,8 +88,25 @@ impl Body for ClientBody {
 
 /// Where settlements go (budgets, metrics, log).
 pub type SettleHook = Arc<dyn Fn(Settlement) + Send + Sync>;
-/// Source IP -> MAC, from the neighbour table.
-pub type NeighborLookup = Arc<dyn Fn(IpAddr) -> Option<Mac> + Send + Sync>;
+/// Source IP -> MAC (neighbour table), and MAC -> host name (DHCP leases).
+pub struct NeighborLookup {
+    /// IP -> MAC.
+    pub mac: Box<dyn Fn(IpAddr) -> Option<Mac> + Send + Sync>,
+    /// MAC -> host name.
+    pub hostname: Box<dyn Fn(Mac) -> Option<String> + Send + Sync>,
+}
+
+impl NeighborLookup {
+    /// The kernel's neighbour table and dnsmasq's leases at `leases`.
+    pub fn system(leases: &std::path::Path) -> Arc<NeighborLookup> {
+        let cache = crate::devices::neighbors::NeighborCache::new();
+        let leases = crate::devices::leases::Leases::new(leases);
+        Arc::new(NeighborLookup {
+            mac: Box::new(move |ip| cache.lookup(ip)),
+            hostname: Box::new(move |mac| leases.hostname(mac)),
+        })
+    }
+}
 
 /// Everything a request needs, for one config generation.
 pub struct Shared {
@@ -105,8 +122,8 @@ pub struct Shared {
     settle_hook: SettleHook,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::BalancerMetrics>,
-    /// Resolves MACs, when available.
-    pub neighbors: Option<NeighborLookup>,
+    /// Resolves MACs and host names, when available.
+    pub neighbors: Option<Arc<NeighborLookup>>,
 }
 
 impl Shared {
@@ -117,7 +134,7 @@ impl Shared {
         client: HttpClient,
         settle: SettleHook,
         metrics: Arc<metrics::BalancerMetrics>,
-        neighbors: Option<NeighborLookup>,
+        neighbors: Option<Arc<NeighborLookup>>,
     ) -> Shared {
         let upstreams = upstream::pool(
             &config.endpoints,

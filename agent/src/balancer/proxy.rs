@@ -70,11 +70,14 @@ pub async fn handle(
     forward(shared, who, admitted, started).await
 }
 
-/// `identify`: who is asking.
+/// `identify`: who is asking (loopback clients are the router itself: no neighbour entry).
 fn identify(shared: &Shared, peer: SocketAddr) -> Identity {
     let ip = devices::canonical(peer.ip());
-    let mac = shared.neighbors.as_ref().and_then(|n| n(ip));
-    devices::identify(&shared.config, ip, mac)
+    let lookup = shared.neighbors.as_ref().filter(|_| !ip.is_loopback());
+    let mac = lookup.and_then(|n| (n.mac)(ip));
+    let mut who = devices::identify(&shared.config, ip, mac);
+    who.hostname = lookup.zip(who.mac).and_then(|(n, m)| (n.hostname)(m));
+    who
 }
 
 /// `admit`: content type, size, JSON, `model`.
@@ -240,6 +243,7 @@ async fn forward(
     let cfg = shared.config.clone();
     let mut settlement = Settlement {
         client: who.ip,
+        host: who.hostname.clone(),
         device: who.device.clone(),
         group: who.group.clone(),
         endpoint: None,

@@ -206,7 +206,7 @@ pub struct Balancer {
     /// Where settlements go.
     settle: SettleHook,
     /// MAC lookup.
-    neighbors: Option<NeighborLookup>,
+    neighbors: Option<Arc<NeighborLookup>>,
     /// What observers (the control socket) see.
     handle: BalancerHandle,
 }
@@ -268,7 +268,7 @@ impl BalancerHandle {
 }
 
 impl Balancer {
-    pub fn new(settle: SettleHook, neighbors: Option<NeighborLookup>) -> Self {
+    pub fn new(settle: SettleHook, neighbors: Option<Arc<NeighborLookup>>) -> Self {
         Balancer {
             current: None,
             listeners: Vec::new(),

@@ -42,6 +42,8 @@ impl Outcome {
 pub struct Settlement {
     /// Client address.
     pub client: IpAddr,
+    /// Client host name from the DHCP leases, when known.
+    pub host: Option<String>,
     /// Device section name, if the client is a known device.
     pub device: Option<String>,
     /// Group the request was accounted to.
@@ -82,9 +84,10 @@ impl Settlement {
     /// One log line, as `logread` shows it.
     pub fn log_line(&self) -> String {
         format!(
-            "llm {} client={} device={} group={} endpoint={} model={} tokens={}/{}{} cost={} bytes={}/{} ttfb={} duration={:.3}s failovers={}",
+            "llm {} client={} host={} device={} group={} endpoint={} model={} tokens={}/{}{} cost={} bytes={}/{} ttfb={} duration={:.3}s failovers={}",
             self.outcome.as_str(),
             self.client,
+            self.host.as_deref().unwrap_or("-"),
             self.device.as_deref().unwrap_or("-"),
             self.group,
             self.endpoint.as_deref().unwrap_or("-"),

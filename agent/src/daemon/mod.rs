@@ -194,7 +194,11 @@ impl Daemon {
 /// The subsystems this build runs, in start order (shaping, VPN, budgets and the planner
 /// join as their issues land).
 pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
-    let balancer = crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), None);
+    let neighbors = crate::balancer::NeighborLookup::system(std::path::Path::new(
+        crate::devices::leases::DEFAULT_PATH,
+    ));
+    let balancer =
+        crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), Some(neighbors));
     let sources = crate::control::Sources::new(Some(balancer.handle()));
     vec![
         Box::new(crate::control::Control::new(sources)),

@@ -6,6 +6,9 @@
 
 use std::net::IpAddr;
 
+pub mod leases;
+pub mod neighbors;
+
 use crate::config::{Config, Mac, DEFAULT_GROUP};
 
 /// The identity of a client.
@@ -19,6 +22,8 @@ pub struct Identity {
     pub device: Option<String>,
     /// The group budgets and routes apply to.
     pub group: String,
+    /// The host name from the DHCP leases, when known.
+    pub hostname: Option<String>,
 }
 
 impl Identity {
@@ -54,6 +59,7 @@ pub fn identify(cfg: &Config, ip: IpAddr, mac: Option<Mac>) -> Identity {
         mac: mac.or(device.map(|d| d.mac)),
         device: device.map(|d| d.meta.name.clone()),
         group: device.map_or_else(|| DEFAULT_GROUP.to_string(), |d| d.group.clone()),
+        hostname: None,
     }
 }
 
