@@ -12,4 +12,5 @@ pub mod control;
 pub mod daemon;
 pub mod devices;
 pub mod logger;
+pub mod shaping;
 pub mod uci;
