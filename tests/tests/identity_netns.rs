@@ -48,11 +48,22 @@ impl Testbed {
         let host_cidr = format!("{HOST_IP}/24");
         assert!(run(&["ip", "netns", "add", ns]), "ip netns add");
         for step in [
-            vec!["ip", "link", "add", hif, "type", "veth", "peer", "name", "idpeer", "netns", ns],
+            vec![
+                "ip", "link", "add", hif, "type", "veth", "peer", "name", "idpeer", "netns", ns,
+            ],
             vec!["ip", "addr", "add", &host_cidr, "dev", hif],
             vec!["ip", "link", "set", hif, "up"],
             vec!["ip", "-n", ns, "link", "set", "idpeer", "address", NS_MAC],
-            vec!["ip", "-n", ns, "addr", "add", "10.231.78.2/24", "dev", "idpeer"],
+            vec![
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                "10.231.78.2/24",
+                "dev",
+                "idpeer",
+            ],
             vec!["ip", "-n", ns, "link", "set", "idpeer", "up"],
             vec!["ip", "-n", ns, "link", "set", "lo", "up"],
         ] {
@@ -64,7 +75,9 @@ impl Testbed {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.host_if]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }
 }
@@ -99,13 +112,21 @@ async fn a_device_is_known_by_its_mac_and_routed_by_its_group() {
     }
     for tool in ["ip", "curl"] {
         assert!(
-            Command::new("sh").args(["-c", &format!("command -v {tool}")]).status().unwrap().success(),
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .status()
+                .unwrap()
+                .success(),
             "{tool} is needed (scripts/test.sh installs it)"
         );
     }
     let bed = Testbed::create();
     let up = FakeUpstream::start("lan-box").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("hearth");
     std::fs::write(
@@ -147,7 +168,18 @@ async fn a_device_is_known_by_its_mac_and_routed_by_its_group() {
         let ns = bed.ns.clone();
         move || {
             Command::new("ip")
-                .args(["netns", "exec", &ns, "curl", "-sS", "--max-time", "20", "-H", "content-type: application/json", "-d"])
+                .args([
+                    "netns",
+                    "exec",
+                    &ns,
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "20",
+                    "-H",
+                    "content-type: application/json",
+                    "-d",
+                ])
                 .arg(r#"{"model":"general","messages":[{"role":"user","content":"hi"}]}"#)
                 .arg(&url)
                 .output()
@@ -156,12 +188,26 @@ async fn a_device_is_known_by_its_mac_and_routed_by_its_group() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
-    assert!(body["choices"][0]["message"]["content"].as_str().unwrap_or("").contains("lan-box"), "{body}");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lan-box"),
+        "{body}"
+    );
     let seen = up.requests();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].model.as_deref(), Some("kid-safe"), "routed by the kids group");
+    assert_eq!(
+        seen[0].model.as_deref(),
+        Some("kid-safe"),
+        "routed by the kids group"
+    );
     let line = d.expect("llm ok");
     assert!(line.contains("client=10.231.78.2"), "{line}");
     assert!(line.contains("device=kid_tablet group=kids"), "{line}");
