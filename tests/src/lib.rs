@@ -3,6 +3,8 @@
 //! The kernel (netns), proxy, package and browser lanes of later issues live in this crate's
 //! `tests/`; what they share lives here.
 
+pub mod client;
+pub mod daemon;
 pub mod fake_upstream;
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! OpenAI-shaped answers naming the upstream, every scripted behaviour, the recording, the
 //! queue, timing, shutdown, and the `fake-upstream` binary.
 //!
-//! Talks to it over 127.0.0.1 with hyper's low-level HTTP/1 client (and raw sockets where the
-//! bytes on the wire matter). Every wait is bounded.
+//! Talks to it over 127.0.0.1 with the crate's low-level HTTP/1 client (`hearth_e2e::client`)
+//! and raw sockets where the bytes on the wire matter. Every wait is bounded.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -11,206 +11,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hearth_e2e::client::{
+    call, chat, chat_body, raw_chat_request, raw_exchange, Client, CHAT, PATIENCE,
+};
 use hearth_e2e::fake_upstream::{Behaviour, FakeUpstream, UsageMode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::HeaderMap;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
-
-/// Upper bound of any single wait; far above anything the tests need.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-const CHAT: &str = "/v1/chat/completions";
-
-// === client ===
-
-/// A response as the client received it.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    /// Body frames with the time each was received.
-    frames: Vec<(Instant, Bytes)>,
-    /// Why the body ended early, if it did.
-    body_error: Option<String>,
-}
-
-impl Answer {
-    fn body(&self) -> Vec<u8> {
-        self.frames.iter().flat_map(|(_, b)| b.to_vec()).collect()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body()).expect("body is JSON")
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The SSE `data:` payloads, in order.
-    fn events(&self) -> Vec<String> {
-        let body = String::from_utf8(self.body()).expect("SSE is UTF-8");
-        body.split("\n\n")
-            .filter(|e| !e.is_empty())
-            .map(|e| e.strip_prefix("data: ").expect("data event").to_owned())
-            .collect()
-    }
-
-    /// The SSE payloads that are JSON chunks (all but `[DONE]`).
-    fn chunks(&self) -> Vec<Value> {
-        self.events()
-            .iter()
-            .filter(|e| *e != "[DONE]")
-            .map(|e| serde_json::from_str(e).expect("chunk is JSON"))
-            .collect()
-    }
-}
-
-/// One keep-alive HTTP/1 connection.
-struct Client {
-    addr: SocketAddr,
-    sender: SendRequest<Full<Bytes>>,
-    driver: JoinHandle<()>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let stream = timeout(PATIENCE, TcpStream::connect(addr))
-            .await
-            .expect("connect in time")
-            .expect("connect");
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Client {
-            addr,
-            sender,
-            driver,
-        }
-    }
-
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Result<Answer, hyper::Error> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string())
-            .header("content-type", "application/json");
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_owned())))
-            .expect("valid request");
-        timeout(PATIENCE, self.sender.ready())
-            .await
-            .expect("connection ready in time")?;
-        let response = timeout(PATIENCE, self.sender.send_request(request))
-            .await
-            .expect("response head in time")?;
-        let (parts, mut body) = response.into_parts();
-        let mut frames = Vec::new();
-        let mut body_error = None;
-        for _ in 0..10_000 {
-            match timeout(PATIENCE, body.frame())
-                .await
-                .expect("frame in time")
-            {
-                None => break,
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        frames.push((Instant::now(), data));
-                    }
-                }
-                Some(Err(e)) => {
-                    body_error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        Ok(Answer {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            frames,
-            body_error,
-        })
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-/// One request on a fresh connection.
-async fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<Answer, hyper::Error> {
-    Client::connect(addr)
-        .await
-        .send(method, path, headers, body)
-        .await
-}
-
-/// A chat request for `model`.
-fn chat_body(model: &str, stream: bool, include_usage: Option<bool>) -> String {
-    let mut body = json!({
-        "model": model,
-        "messages": [{"role": "user", "content": "hi"}],
-        "stream": stream,
-    });
-    if let Some(include) = include_usage {
-        body["stream_options"] = json!({"include_usage": include});
-    }
-    body.to_string()
-}
-
-async fn chat(addr: SocketAddr, body: &str) -> Answer {
-    call(addr, "POST", CHAT, &[], body).await.expect("answered")
-}
-
-/// Writes `request` on a raw socket and reads until the fake closes it.
-async fn raw_exchange(addr: SocketAddr, request: &str) -> Vec<u8> {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("write request");
-    let mut received = Vec::new();
-    timeout(PATIENCE, stream.read_to_end(&mut received))
-        .await
-        .expect("fake closes the connection in time")
-        .expect("clean close, no reset");
-    received
-}
-
-fn raw_chat_request(body: &str) -> String {
-    format!(
-        "POST {CHAT} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
 
 // === answers ===
 

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::ProxyError;
+use super::health::Ejection;
 use super::route::{self, RouteQuery};
 use super::settle::{self, Outcome, Settlement};
 use super::sse::{SseFilter, Usage};
@@ -64,6 +65,9 @@ pub async fn handle(
         Ok(a) => a,
         Err(e) => {
             log::debug!("llm rejected request from {}: {e}", who.ip);
+            let mut s = PendingSettlement::new(shared.clone(), &who, "-".into(), 0, started);
+            s.outcome = Outcome::Rejected;
+            s.finish();
             return e.response();
         }
     };
@@ -241,22 +245,15 @@ async fn forward(
     started: Instant,
 ) -> Response<ClientBody> {
     let cfg = shared.config.clone();
-    let mut settlement = Settlement {
-        client: who.ip,
-        host: who.hostname.clone(),
-        device: who.device.clone(),
-        group: who.group.clone(),
-        endpoint: None,
-        model: req.model.clone(),
-        usage: Usage::default(),
-        cost: Money(0),
-        bytes_up: req.bytes_up,
-        bytes_down: 0,
-        ttfb: None,
-        duration: Duration::ZERO,
-        outcome: Outcome::Failed,
-        failovers: 0,
-    };
+    // Settled however this ends — also if the client hangs up while we wait for an upstream
+    // (then this future is dropped and the guard settles it as client_gone).
+    let mut settlement = PendingSettlement::new(
+        shared.clone(),
+        &who,
+        req.model.clone(),
+        req.bytes_up,
+        started,
+    );
     let resolution = match route::resolve(
         &cfg,
         RouteQuery {
@@ -276,8 +273,8 @@ async fn forward(
                     available.join(", ")
                 ),
             );
-            settlement.duration = started.elapsed();
-            shared.settle(settlement);
+            settlement.outcome = Outcome::Rejected;
+            settlement.finish();
             return e.response();
         }
     };
@@ -294,6 +291,7 @@ async fn forward(
         }
     }
     let body = Bytes::from(req.body.to_string());
+    settlement.bytes_up = body.len() as u64;
 
     let usable: Vec<&Arc<Upstream>> = resolution
         .pool
@@ -302,18 +300,46 @@ async fn forward(
         .filter(|u| u.unusable.is_none())
         .collect();
     let mut pool: Vec<&Arc<Upstream>> = usable.iter().copied().filter(|u| u.available()).collect();
-    if pool.is_empty() {
-        // Everything is cooling down: rather than fail blindly, try the one that failed
-        // longest ago (it is the likeliest to have recovered).
-        if let Some(u) = usable.iter().min_by(|a, b| {
-            let (fa, fb) = (
-                a.last_failure().unwrap_or(0.0),
-                b.last_failure().unwrap_or(0.0),
+    if pool.is_empty() && !usable.is_empty() {
+        let out: Vec<(f64, Ejection)> = usable.iter().filter_map(|u| u.ejection()).collect();
+        if out.len() == usable.len() && out.iter().all(|(_, why)| *why == Ejection::RateLimited) {
+            // Every upstream asked us to wait: pass that on rather than knock again.
+            let wait = out
+                .iter()
+                .map(|(s, _)| *s)
+                .fold(f64::INFINITY, f64::min)
+                .ceil()
+                .max(1.0) as u64;
+            let mut e = ProxyError::upstream(
+                StatusCode::TOO_MANY_REQUESTS,
+                "upstream_rate_limited",
+                format!(
+                    "every endpoint for '{}' is rate limited; retry in {wait}s",
+                    resolution.upstream_model
+                ),
             );
-            fa.total_cmp(&fb)
-        }) {
+            e.retry_after = Some(wait);
+            settlement.finish();
+            return e.response();
+        }
+        // Out after failures: rather than fail blindly, try the one due back soonest (the
+        // likeliest to have recovered; rate-limited ones keep their wait).
+        if let Some(u) = usable
+            .iter()
+            .filter(|u| {
+                u.ejection()
+                    .is_none_or(|(_, why)| why != Ejection::RateLimited)
+            })
+            .min_by(|a, b| {
+                let (ea, eb) = (
+                    a.ejection().map_or(0.0, |e| e.0),
+                    b.ejection().map_or(0.0, |e| e.0),
+                );
+                ea.total_cmp(&eb)
+            })
+        {
             log::warn!(
-                "every endpoint for '{}' is out of rotation; trying '{}', which failed longest ago",
+                "every endpoint for '{}' is out of rotation; trying '{}', which is due back soonest",
                 resolution.upstream_model,
                 u.name()
             );
@@ -450,7 +476,7 @@ async fn forward(
             shared.clone(),
             resp,
             RelayParts {
-                settlement,
+                settlement: settlement.take(),
                 endpoint: up.clone(),
                 stream: req.stream,
                 strip_usage: req.stream && !req.client_wants_usage,
@@ -485,9 +511,87 @@ async fn forward(
             resolution.upstream_model, e.message
         );
     }
-    settlement.duration = started.elapsed();
-    shared.settle(settlement);
+    settlement.finish();
     e.response()
+}
+
+/// A request's settlement until it is handed to the relay or settled; dropping it settles it
+/// as `client_gone` (the client left while hearth was still waiting for an upstream).
+struct PendingSettlement {
+    /// Where it goes.
+    shared: Arc<Shared>,
+    /// For the duration.
+    started: Instant,
+    /// `Some` until taken or settled.
+    s: Option<Settlement>,
+}
+
+impl PendingSettlement {
+    fn new(
+        shared: Arc<Shared>,
+        who: &Identity,
+        model: String,
+        bytes_up: u64,
+        started: Instant,
+    ) -> Self {
+        PendingSettlement {
+            shared,
+            started,
+            s: Some(Settlement {
+                client: who.ip,
+                host: who.hostname.clone(),
+                device: who.device.clone(),
+                group: who.group.clone(),
+                endpoint: None,
+                model,
+                usage: Usage::default(),
+                cost: Money(0),
+                bytes_up,
+                bytes_down: 0,
+                ttfb: None,
+                duration: Duration::ZERO,
+                outcome: Outcome::Failed,
+                failovers: 0,
+            }),
+        }
+    }
+
+    /// Settles now with the outcome set so far.
+    fn finish(mut self) {
+        if let Some(mut s) = self.s.take() {
+            s.duration = self.started.elapsed();
+            self.shared.settle(s);
+        }
+    }
+
+    /// Hands the settlement on (to the relay, which settles it when the answer ends).
+    fn take(mut self) -> Settlement {
+        // Invariant: `s` is only emptied by `finish`/`take`, which consume the guard.
+        self.s.take().expect("settlement present until taken")
+    }
+}
+
+impl std::ops::Deref for PendingSettlement {
+    type Target = Settlement;
+    fn deref(&self) -> &Settlement {
+        self.s.as_ref().expect("settlement present until taken")
+    }
+}
+
+impl std::ops::DerefMut for PendingSettlement {
+    fn deref_mut(&mut self) -> &mut Settlement {
+        self.s.as_mut().expect("settlement present until taken")
+    }
+}
+
+impl Drop for PendingSettlement {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.s.take() {
+            s.outcome = Outcome::ClientGone;
+            s.duration = self.started.elapsed();
+            self.shared.settle(s);
+        }
+    }
 }
 
 /// A one-line reason for a client error, with its cause chain.

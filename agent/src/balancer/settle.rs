@@ -20,8 +20,10 @@ pub enum Outcome {
     TimedOut,
     /// The client went away before the end.
     ClientGone,
-    /// No upstream could serve it (all failed before the first byte, or none matched).
+    /// No upstream could serve it (all failed before the first byte).
     Failed,
+    /// The request itself was refused (bad body, unknown model): never sent upstream.
+    Rejected,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             Outcome::TimedOut => "timeout",
             Outcome::ClientGone => "client_gone",
             Outcome::Failed => "failed",
+            Outcome::Rejected => "rejected",
         }
     }
 }
@@ -56,7 +59,8 @@ pub struct Settlement {
     pub usage: Usage,
     /// Cost at the endpoint's prices, in micro-units of the currency.
     pub cost: Money,
-    /// Request body bytes sent upstream.
+    /// Request body bytes sent upstream (after hearth's rewrites; the client's size when the
+    /// request never left).
     pub bytes_up: u64,
     /// Response bytes sent to the client.
     pub bytes_down: u64,

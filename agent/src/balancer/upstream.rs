@@ -106,9 +106,9 @@ impl Upstream {
         self.with_health(|h| h.available(now_secs()))
     }
 
-    /// When it last failed.
-    pub fn last_failure(&self) -> Option<f64> {
-        self.with_health(|h| h.last_failure())
+    /// Seconds of cool-down left and why, while out of rotation.
+    pub fn ejection(&self) -> Option<(f64, super::health::Ejection)> {
+        self.with_health(|h| h.ejection(now_secs()))
     }
 
     /// A good answer.

@@ -173,6 +173,14 @@ fn bind(path: &Path) -> std::io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // A socket someone still answers on belongs to another running hearth: never take it
+    // over (two agents would fight over the same kernel state). A dead one is left by a crash.
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another hearth is running and serving it (stop it first, or give this one another runtime_dir)",
+        ));
+    }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -292,6 +300,16 @@ mod tests {
         assert!(metrics.contains("\nhearth_up 1\n"), "{metrics}");
         let (st, _) = get(&sock, "/nope").await.unwrap();
         assert_eq!(st, StatusCode::NOT_FOUND);
+        // A second agent with the same runtime_dir must not take the socket over.
+        let mut other = Control::new(Sources::new(None));
+        let err = other.reconcile(&cfg, &stop).await.unwrap_err();
+        assert!(
+            err.message.contains("another hearth is running"),
+            "{}",
+            err.message
+        );
+        let (st, _) = get(&sock, "/status").await.unwrap();
+        assert_eq!(st, StatusCode::OK, "the first agent still serves");
         // A reload with the same runtime_dir keeps the socket; flush removes it.
         c.reconcile(&cfg, &stop).await.unwrap();
         let (_, body) = get(&sock, "/status").await.unwrap();
