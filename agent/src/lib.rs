@@ -12,5 +12,6 @@ pub mod control;
 pub mod daemon;
 pub mod devices;
 pub mod logger;
+pub mod netlink;
 pub mod shaping;
 pub mod uci;
