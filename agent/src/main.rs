@@ -40,10 +40,17 @@ struct Cli {
 enum Command {
     /// Run the agent in the foreground (procd starts this); SIGHUP reloads, SIGTERM stops
     Run,
-    /// Apply traffic shaping and VPN policy to the kernel once, then exit
+    /// Apply traffic shaping to the kernel once (through netlink), then exit
     Apply {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// Print the plan without touching the kernel (needs no root)
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Remove everything hearth put on the shaped devices
+        #[arg(long, conflicts_with = "dry_run")]
+        remove: bool,
     },
     /// Check the config file and list every problem with its line (exit 2 if invalid)
     Check,
@@ -100,9 +107,11 @@ fn main() -> ExitCode {
             command: UciCommand::Show { file },
         } => uci_show(&file),
         Command::Run => run(config::resolve_path(cli.config)),
-        Command::Apply { .. } => {
-            not_yet("apply", "traffic shaping and VPN policy (issues 4 and 6)")
-        }
+        Command::Apply {
+            dry_run,
+            json,
+            remove,
+        } => apply(config::resolve_path(cli.config), dry_run, json, remove),
         Command::Status { json, metrics } => {
             status(config::resolve_path(cli.config), json, metrics)
         }
@@ -221,6 +230,161 @@ fn render_status(v: &serde_json::Value) -> String {
         }
     } else {
         let _ = writeln!(out, "LLM balancer off (no 'config balancer' section)");
+    }
+    out
+}
+
+fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool) -> ExitCode {
+    use hearth::netlink::{shaping as exec, socket::RouteSocket};
+    use hearth::shaping::{self, PlanInputs};
+    let cfg = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut sock = RouteSocket::open().ok();
+    let (caps, probed) = match sock.as_mut().map(exec::probe) {
+        Some(Ok(c)) => (c, true),
+        _ => (shaping::Capabilities::default(), false),
+    };
+    if !probed && !dry_run {
+        eprintln!("hearth apply: cannot use netlink to change traffic control (run as root)");
+        return ExitCode::FAILURE;
+    }
+    let plan = match shaping::plan(
+        &cfg,
+        &PlanInputs {
+            caps,
+            ..Default::default()
+        },
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hearth apply: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let leaf = plan
+        .leaf
+        .map(|l| format!("{l:?}"))
+        .unwrap_or_else(|| "none".into());
+    let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed});
+    if dry_run {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"dry_run": true, "leaf": leaf, "capabilities": caps_json, "links": plan_json(&plan)})
+            );
+        } else {
+            print!("{}", plan_text(&plan, probed));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Some(sock) = sock.as_mut() else {
+        return ExitCode::FAILURE;
+    };
+    let result = if remove {
+        exec::remove(sock, &plan).map_err(|e| e.to_string())
+    } else {
+        exec::apply(sock, &plan).map_err(|e| e.to_string())
+    };
+    match result {
+        Ok(r) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"changes": r.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions})
+                );
+            } else {
+                for a in &r.actions {
+                    println!("{a}");
+                }
+                println!(
+                    "{} change(s) on {}",
+                    r.changes,
+                    if r.devices.is_empty() {
+                        "no device (nothing to shape)".to_string()
+                    } else {
+                        r.devices.join(", ")
+                    }
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hearth apply: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The plan as JSON (for `--dry-run --json` and LuCI).
+fn plan_json(plan: &hearth::shaping::ShapingPlan) -> serde_json::Value {
+    let links: Vec<serde_json::Value> = plan
+        .links
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "device": l.device,
+                "ifb_of": l.ifb_of,
+                "redirect_ingress_to": l.redirect_ingress_to,
+                "direction": format!("{:?}", l.direction).to_lowercase(),
+                "default_class": format!("{:x}:{:x}", l.default_class >> 16, l.default_class & 0xffff),
+                "classes": l.classes.iter().map(|c| serde_json::json!({
+                    "classid": format!("{:x}:{:x}", c.classid >> 16, c.classid & 0xffff),
+                    "parent": format!("{:x}:{:x}", c.parent >> 16, c.parent & 0xffff),
+                    "role": format!("{:?}", c.role),
+                    "rate_kbit": c.rate * 8 / 1000,
+                    "ceil_kbit": c.ceil * 8 / 1000,
+                    "prio": c.prio,
+                    "leaf": c.leaf.map(|x| format!("{x:?}")),
+                })).collect::<Vec<_>>(),
+                "filters": l.filters.len(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(links)
+}
+
+/// The plan for people.
+fn plan_text(plan: &hearth::shaping::ShapingPlan, probed: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if plan.links.is_empty() {
+        out.push_str("nothing to shape (no shaper with a rate, and no per-device classes)\n");
+        return out;
+    }
+    if !probed {
+        out.push_str("(kernel not probed — not root — so leaf 'auto' is shown as pfifo)\n");
+    }
+    for l in &plan.links {
+        let what = match (&l.ifb_of, &l.redirect_ingress_to) {
+            (Some(of), _) => format!("IFB carrying {of}'s ingress"),
+            (None, Some(ifb)) if l.classes.is_empty() => format!("ingress redirected to {ifb}"),
+            (None, Some(ifb)) => format!("egress; ingress redirected to {ifb}"),
+            _ => "egress".to_string(),
+        };
+        let _ = writeln!(out, "{} ({what}), shaping {:?}:", l.device, l.direction);
+        for c in &l.classes {
+            let _ = writeln!(
+                out,
+                "  class {:x}:{:<5x} {:<28} rate {:>9} kbit  ceil {:>9} kbit  prio {}{}",
+                c.classid >> 16,
+                c.classid & 0xffff,
+                format!("{:?}", c.role),
+                c.rate * 8 / 1000,
+                c.ceil * 8 / 1000,
+                c.prio,
+                c.leaf.map(|x| format!("  leaf {x:?}")).unwrap_or_default()
+            );
+        }
+        if !l.filters.is_empty() {
+            let _ = writeln!(out, "  {} filter(s)", l.filters.len());
+        }
     }
     out
 }

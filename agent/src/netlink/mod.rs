@@ -4,4 +4,6 @@
 //!
 //! - [`tc`]: traffic control — qdiscs, HTB classes, filters, the IFB link.
 
+pub mod shaping;
+pub mod socket;
 pub mod tc;

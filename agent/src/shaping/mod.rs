@@ -46,6 +46,8 @@ pub const DSCP_BULK: &[u8] = &[8, 1];
 pub struct Capabilities {
     pub cake: bool,
     pub fq_codel: bool,
+    /// The `fw` classifier (cls_fw), which the LLM class needs to match the balancer's mark.
+    pub fw: bool,
 }
 
 /// The leaf qdisc under every HTB leaf class.
@@ -266,7 +268,12 @@ pub fn plan(cfg: &Config, inputs: &PlanInputs) -> Result<ShapingPlan, PlanError>
     for s in &cfg.shapers {
         let leaf = leaf_for(s, inputs.caps)?;
         out.leaf = Some(leaf);
-        let llm_mark = cfg.balancer.as_ref().map(|b| b.fwmark).filter(|m| *m != 0);
+        // The LLM class needs the fw classifier to see the balancer's mark.
+        let llm_mark = cfg
+            .balancer
+            .as_ref()
+            .map(|b| b.fwmark)
+            .filter(|m| *m != 0 && inputs.caps.fw);
         if !s.upload.is_unlimited() {
             out.links.push(wan_link(
                 &s.device,

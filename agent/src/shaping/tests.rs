@@ -11,6 +11,7 @@ fn cfg(src: &str) -> Config {
 const CAKE: Capabilities = Capabilities {
     cake: true,
     fq_codel: true,
+    fw: true,
 };
 
 fn inputs(caps: Capabilities) -> PlanInputs {
@@ -87,6 +88,12 @@ fn llm_class_is_capped_at_its_share_and_matched_by_mark() {
             mask: u32::MAX
         }
         && f.classid == llm.classid));
+    // Without the fw classifier there is no LLM class (nothing could steer traffic into it).
+    let nofw = plan(&c, &inputs(Capabilities { fw: false, ..CAKE })).unwrap();
+    assert!(link(&nofw, "eth1")
+        .classes
+        .iter()
+        .all(|c| c.role != ClassRole::Llm));
     // No download: no IFB.
     assert!(p.links.iter().all(|l| l.device != "ifb4eth1"));
 }
@@ -164,6 +171,7 @@ fn leaf_falls_back_and_explicit_choices_fail_clearly() {
     let fq = Capabilities {
         cake: false,
         fq_codel: true,
+        fw: true,
     };
     assert_eq!(
         plan(&cfg(&src("auto")), &inputs(CAKE)).unwrap().leaf,
