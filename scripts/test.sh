@@ -50,6 +50,9 @@ else
     warn "SKIPPED running the aarch64 binary: qemu-aarch64-static is missing"
 fi
 
+say "full-kernel lane: Debian's kernel in a TCG microVM (docs/vm-lane.md)"
+scripts/vm/selftest.sh
+
 say "fuzz targets (cargo fuzz, nightly)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 
