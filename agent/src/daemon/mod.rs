@@ -202,6 +202,7 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
     let sources = crate::control::Sources::new(Some(balancer.handle()));
     vec![
         Box::new(crate::control::Control::new(sources)),
+        Box::new(crate::shaping::subsystem::Shaping::new()),
         Box::new(balancer),
     ]
 }

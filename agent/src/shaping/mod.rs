@@ -19,6 +19,7 @@
 //! Rates are bytes per second here (the kernel's unit); the config is in kbit/s.
 
 pub mod ids;
+pub mod subsystem;
 #[cfg(test)]
 mod tests;
 
