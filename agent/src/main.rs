@@ -51,6 +51,9 @@ enum Command {
         /// Remove everything hearth put on the shaped devices
         #[arg(long, conflicts_with = "dry_run")]
         remove: bool,
+        /// Print the byte/packet/drop counters of every planned class instead (JSON lines)
+        #[arg(long, conflicts_with_all = ["dry_run", "remove"])]
+        counters: bool,
     },
     /// Check the config file and list every problem with its line (exit 2 if invalid)
     Check,
@@ -111,7 +114,14 @@ fn main() -> ExitCode {
             dry_run,
             json,
             remove,
-        } => apply(config::resolve_path(cli.config), dry_run, json, remove),
+            counters,
+        } => apply(
+            config::resolve_path(cli.config),
+            dry_run,
+            json,
+            remove,
+            counters,
+        ),
         Command::Status { json, metrics } => {
             status(config::resolve_path(cli.config), json, metrics)
         }
@@ -234,7 +244,7 @@ fn render_status(v: &serde_json::Value) -> String {
     out
 }
 
-fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool) -> ExitCode {
+fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool) -> ExitCode {
     use hearth::netlink::{shaping as exec, socket::RouteSocket};
     use hearth::shaping::{self, PlanInputs};
     let cfg = match config::load(&path) {
@@ -287,6 +297,25 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool) -> ExitCode {
     let Some(sock) = sock.as_mut() else {
         return ExitCode::FAILURE;
     };
+    if counters {
+        return match exec::counters(sock, &plan) {
+            Ok(list) => {
+                for c in list {
+                    println!(
+                        "{}",
+                        serde_json::json!({"device": c.device, "direction": format!("{:?}", c.direction).to_lowercase(),
+                            "class": format!("{:?}", c.role), "bytes": c.bytes, "packets": c.packets,
+                            "drops": c.drops, "backlog": c.backlog})
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hearth apply --counters: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = if remove {
         exec::remove(sock, &plan).map_err(|e| e.to_string())
     } else {

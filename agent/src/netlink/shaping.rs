@@ -918,3 +918,51 @@ pub fn remove(sock: &mut RouteSocket, plan: &ShapingPlan) -> Result<ApplyReport,
     report.changes = report.actions.len();
     Ok(report)
 }
+
+/// Counters of one planned class (for budgets, status and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassCounters {
+    /// The device the class is on.
+    pub device: String,
+    /// Upload or download.
+    pub direction: crate::shaping::Direction,
+    /// What the class is for (device, group, tier, LLM).
+    pub role: crate::shaping::ClassRole,
+    pub bytes: u64,
+    pub packets: u64,
+    pub drops: u32,
+    pub backlog: u32,
+}
+
+/// Reads the statistics of every class of `plan` from the kernel.
+pub fn counters(sock: &mut RouteSocket, plan: &ShapingPlan) -> Result<Vec<ClassCounters>, NlError> {
+    let mut out = Vec::new();
+    for l in &plan.links {
+        let Some(ifi) = ifindex(&l.device) else {
+            continue;
+        };
+        let dumped: Vec<DumpedClass> = sock
+            .dump(tc::dump_classes(ifi))?
+            .iter()
+            .map(|m| DumpedClass::decode(m))
+            .collect::<Result<_, _>>()?;
+        for c in &l.classes {
+            if let Some(st) = dumped
+                .iter()
+                .find(|d| d.classid == c.classid)
+                .and_then(|d| d.stats)
+            {
+                out.push(ClassCounters {
+                    device: l.device.clone(),
+                    direction: l.direction,
+                    role: c.role.clone(),
+                    bytes: st.bytes,
+                    packets: st.packets,
+                    drops: st.drops,
+                    backlog: st.backlog,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
