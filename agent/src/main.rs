@@ -241,6 +241,31 @@ fn render_status(v: &serde_json::Value) -> String {
     } else {
         let _ = writeln!(out, "LLM balancer off (no 'config balancer' section)");
     }
+    let s = &v["shaping"];
+    match (s["enabled"].as_bool(), s["error"].as_str()) {
+        (Some(true), Some(e)) => {
+            let _ = writeln!(out, "shaping FAILED: {e}");
+        }
+        (Some(true), None) => {
+            let devs: Vec<&str> = s["devices"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            let caps = &s["capabilities"];
+            let _ = writeln!(
+                out,
+                "shaping {} (leaf {}; kernel: cake {}, fq_codel {}, fw {})",
+                devs.join(", "),
+                s["leaf"].as_str().unwrap_or("-"),
+                caps["cake"],
+                caps["fq_codel"],
+                caps["fw"]
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "shaping off (no 'config shaper' section)");
+        }
+    }
     out
 }
 

@@ -120,6 +120,7 @@ fn reload_and_shutdown_follow_signals() {
     assert!(text.contains("running (pid"), "{text}");
     assert!(text.contains("(generation 1)"), "{text}");
     assert!(text.contains("LLM balancer off"), "{text}");
+    assert!(text.contains("shaping off"), "{text}");
     let out = hearth(&["status", "--json"], &cfg);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pid"], d.child.id());

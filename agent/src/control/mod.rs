@@ -39,6 +39,8 @@ pub struct Sources {
     config: Mutex<Option<(PathBuf, u64)>>,
     /// Config generations applied (start = 1).
     generation: Mutex<u64>,
+    /// The shaping subsystem's last report (devices, leaf, kernel capabilities).
+    shaping: Mutex<Option<serde_json::Value>>,
 }
 
 impl Sources {
@@ -48,12 +50,21 @@ impl Sources {
             started: Instant::now(),
             config: Mutex::new(None),
             generation: Mutex::new(0),
+            shaping: Mutex::new(None),
         })
+    }
+
+    /// Records what shaping did last (shown in `/status`).
+    pub fn set_shaping(&self, v: serde_json::Value) {
+        if let Ok(mut s) = self.shaping.lock() {
+            *s = Some(v);
+        }
     }
 
     fn status(&self) -> serde_json::Value {
         let config = self.config.lock().map(|c| c.clone()).unwrap_or(None);
         let generation = self.generation.lock().map(|g| *g).unwrap_or(0);
+        let shaping = self.shaping.lock().map(|s| s.clone()).unwrap_or(None);
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
@@ -62,6 +73,7 @@ impl Sources {
             "config_applied_at": config.as_ref().map(|(_, t)| *t),
             "generation": generation,
             "balancer": self.balancer.as_ref().map(|b| b.status()),
+            "shaping": shaping,
         })
     }
 

@@ -201,8 +201,8 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
         crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), Some(neighbors));
     let sources = crate::control::Sources::new(Some(balancer.handle()));
     vec![
-        Box::new(crate::control::Control::new(sources)),
-        Box::new(crate::shaping::subsystem::Shaping::new()),
+        Box::new(crate::control::Control::new(sources.clone())),
+        Box::new(crate::shaping::subsystem::Shaping::new(Some(sources))),
         Box::new(balancer),
     ]
 }

@@ -14,15 +14,25 @@ use crate::netlink::{shaping as exec, socket::RouteSocket};
 use super::{plan, Capabilities, PlanInputs};
 
 /// The shaping subsystem.
-#[derive(Default)]
 pub struct Shaping {
     /// What the kernel offers, once probed.
     caps: Option<Capabilities>,
+    /// Where `/status` reads what shaping did.
+    sources: Option<Arc<crate::control::Sources>>,
 }
 
 impl Shaping {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(sources: Option<Arc<crate::control::Sources>>) -> Self {
+        Shaping {
+            caps: None,
+            sources,
+        }
+    }
+
+    fn publish(&self, v: serde_json::Value) {
+        if let Some(s) = &self.sources {
+            s.set_shaping(v);
+        }
     }
 }
 
@@ -45,6 +55,7 @@ impl Subsystem for Shaping {
     ) -> BoxFuture<'a, Result<Reconciled, SubsystemError>> {
         Box::pin(async move {
             if config.shapers.is_empty() {
+                self.publish(serde_json::json!({"enabled": false}));
                 return Ok(Reconciled {
                     changes: 0,
                     summary: "off (no shaper section)".into(),
@@ -75,9 +86,20 @@ impl Subsystem for Shaping {
                 Ok::<_, SubsystemError>((caps, (report, p.leaf)))
             })
             .await
-            .map_err(|e| err(format!("apply task failed: {e}")))??;
+            .map_err(|e| err(format!("apply task failed: {e}")))
+            .and_then(|r| r)
+            .inspect_err(|e| {
+                self.publish(serde_json::json!({"enabled": true, "error": e.message}));
+            })?;
             self.caps = Some(caps);
             let (report, leaf) = result;
+            self.publish(serde_json::json!({
+                "enabled": true,
+                "devices": report.devices,
+                "leaf": leaf.map(|l| format!("{l:?}")),
+                "capabilities": {"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw},
+                "last_changes": report.changes,
+            }));
             for a in &report.actions {
                 log::debug!("shaping: {a}");
             }
