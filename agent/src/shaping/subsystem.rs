@@ -4,8 +4,13 @@
 //! is probed once (which leaf qdiscs and classifiers exist); the probe is repeated only if it
 //! failed. A failed apply has already been rolled back by the executor: the log says what the
 //! kernel refused, and the previous shaping stays in force.
+//!
+//! A link watcher (rtnetlink link events) re-applies the plan in force when a shaped device
+//! comes back with a new ifindex — a PPPoE reconnect recreates `pppoe-wan`, a USB modem
+//! re-enumerates — so shaping never silently disappears until the next reload.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
@@ -13,12 +18,93 @@ use crate::netlink::{shaping as exec, socket::RouteSocket};
 
 use super::{plan, Capabilities, PlanInputs};
 
+/// The plan in force and the ifindex of each of its devices when it was applied.
+struct Applied {
+    plan: super::ShapingPlan,
+    ifindexes: HashMap<String, u32>,
+}
+
+/// State shared with the link watcher.
+#[derive(Default)]
+struct Shared {
+    /// What was applied last (`None`: nothing to keep in force).
+    applied: Mutex<Option<Applied>>,
+    /// Serializes applies (reconcile and watcher).
+    apply_lock: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn ifindexes(plan: &super::ShapingPlan) -> HashMap<String, u32> {
+    plan.links
+        .iter()
+        .filter_map(|l| crate::netlink::socket::ifindex(&l.device).map(|i| (l.device.clone(), i)))
+        .collect()
+}
+
+/// Watches link events forever (the thread ends with the process) and re-applies when a
+/// shaped device reappears.
+fn watch(shared: Arc<Shared>) {
+    let mut events = match crate::netlink::links::LinkEvents::subscribe() {
+        Ok(e) => e,
+        Err(e) => {
+            log::warn!("shaping: cannot watch link events ({e}); a recreated device keeps no shaping until the next reload");
+            return;
+        }
+    };
+    loop {
+        let batch = match events.next() {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("shaping: link events: {e}");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        for (name, idx) in batch {
+            let plan = {
+                let g = lock(&shared.applied);
+                match g.as_ref() {
+                    Some(a) if a.ifindexes.get(&name).is_some_and(|&old| old != idx) => {
+                        a.plan.clone()
+                    }
+                    _ => continue,
+                }
+            };
+            let _serial = lock(&shared.apply_lock);
+            log::info!("shaping: {name} came back (ifindex {idx}); re-applying");
+            let result = RouteSocket::open()
+                .map_err(|e| e.to_string())
+                .and_then(|mut s| exec::apply(&mut s, &plan).map_err(|e| e.to_string()));
+            match result {
+                Ok(r) => log::info!(
+                    "shaping: re-applied after {name} came back ({} changes)",
+                    r.changes
+                ),
+                Err(e) => log::error!("shaping: re-apply after {name} came back failed: {e}"),
+            }
+            if let Some(a) = lock(&shared.applied).as_mut() {
+                a.ifindexes = ifindexes(&a.plan);
+            }
+        }
+    }
+}
+
 /// The shaping subsystem.
 pub struct Shaping {
     /// What the kernel offers, once probed.
     caps: Option<Capabilities>,
     /// Where `/status` reads what shaping did.
     sources: Option<Arc<crate::control::Sources>>,
+    /// Shared with the link watcher.
+    shared: Arc<Shared>,
+    /// The watcher thread runs (started with the first shaper).
+    watching: bool,
 }
 
 impl Shaping {
@@ -26,6 +112,8 @@ impl Shaping {
         Shaping {
             caps: None,
             sources,
+            shared: Arc::new(Shared::default()),
+            watching: false,
         }
     }
 
@@ -55,6 +143,7 @@ impl Subsystem for Shaping {
     ) -> BoxFuture<'a, Result<Reconciled, SubsystemError>> {
         Box::pin(async move {
             if config.shapers.is_empty() {
+                *lock(&self.shared.applied) = None;
                 self.publish(serde_json::json!({"enabled": false}));
                 return Ok(Reconciled {
                     changes: 0,
@@ -63,6 +152,7 @@ impl Subsystem for Shaping {
             }
             let cfg = config.clone();
             let known = self.caps;
+            let shared = self.shared.clone();
             let (caps, result) = tokio::task::spawn_blocking(move || {
                 let mut sock =
                     RouteSocket::open().map_err(|e| err(format!("cannot open netlink: {e}")))?;
@@ -82,7 +172,12 @@ impl Subsystem for Shaping {
                     },
                 )
                 .map_err(|e| err(e.to_string()))?;
+                let _serial = lock(&shared.apply_lock);
                 let report = exec::apply(&mut sock, &p).map_err(|e| err(e.to_string()))?;
+                *lock(&shared.applied) = Some(Applied {
+                    ifindexes: ifindexes(&p),
+                    plan: p.clone(),
+                });
                 Ok::<_, SubsystemError>((caps, (report, p.leaf)))
             })
             .await
@@ -92,6 +187,13 @@ impl Subsystem for Shaping {
                 self.publish(serde_json::json!({"enabled": true, "error": e.message}));
             })?;
             self.caps = Some(caps);
+            if !self.watching {
+                let shared = self.shared.clone();
+                self.watching = std::thread::Builder::new()
+                    .name("hearth-links".into())
+                    .spawn(move || watch(shared))
+                    .is_ok();
+            }
             let (report, leaf) = result;
             self.publish(serde_json::json!({
                 "enabled": true,

@@ -1,0 +1,58 @@
+//! Link events: a blocking listener on rtnetlink's link group (`RTMGRP_LINK`) that reports
+//! every link that appears or changes, as `(name, ifindex)`.
+
+use std::io;
+
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// The rtnetlink multicast group of link changes.
+const RTMGRP_LINK: u32 = 1;
+
+/// A subscription to link events.
+pub struct LinkEvents {
+    /// Bound to RTMGRP_LINK.
+    sock: Socket,
+    /// Receive buffer.
+    buf: Vec<u8>,
+}
+
+impl LinkEvents {
+    pub fn subscribe() -> io::Result<LinkEvents> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
+        Ok(LinkEvents {
+            sock,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Blocks until the next batch of link messages; returns the new or changed links.
+    pub fn next(&mut self) -> io::Result<Vec<(String, u32)>> {
+        let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off < n {
+            let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..n])
+            else {
+                break;
+            };
+            let len = msg.header.length as usize;
+            if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = msg.payload {
+                if let Some(name) = l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some(n.clone()),
+                    _ => None,
+                }) {
+                    out.push((name, l.header.index));
+                }
+            }
+            if len == 0 {
+                break;
+            }
+            off += (len + 3) & !3;
+        }
+        Ok(out)
+    }
+}
