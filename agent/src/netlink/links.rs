@@ -30,7 +30,7 @@ impl LinkEvents {
     }
 
     /// Blocks until the next batch of link messages; returns the new or changed links.
-    pub fn next(&mut self) -> io::Result<Vec<(String, u32)>> {
+    pub fn wait(&mut self) -> io::Result<Vec<(String, u32)>> {
         let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
         let mut out = Vec::new();
         let mut off = 0;

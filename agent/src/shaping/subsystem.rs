@@ -58,7 +58,7 @@ fn watch(shared: Arc<Shared>) {
         }
     };
     loop {
-        let batch = match events.next() {
+        let batch = match events.wait() {
             Ok(b) => b,
             Err(e) => {
                 log::warn!("shaping: link events: {e}");
