@@ -19,10 +19,11 @@ NAMES = {
     "direct": "direct (one upstream)",
     "haproxy": "HAProxy 2.6 (leastconn)",
     "haproxy1": "HAProxy, 1 thread",
+    "haproxy_nd": "HAProxy + `option http-no-delay`",
     "hearth": "hearth (least_connections)",
     "litellm": "LiteLLM proxy",
 }
-ORDER = ["direct", "haproxy", "haproxy1", "hearth", "litellm"]
+ORDER = ["direct", "haproxy", "haproxy1", "haproxy_nd", "hearth", "litellm"]
 ERR_KEYS = ["err_connect", "err_read", "err_write", "err_timeout", "non2xx"]
 
 
@@ -71,8 +72,8 @@ def mib(kb):
 
 
 def ratio(a, b):
-    if a is None or b is None or b <= 0:
-        return None
+    if a is None or b is None or a < 0 or b <= 0:
+        return None  # a negative "added" value is noise: no meaningful ratio
     return a / b
 
 
@@ -109,6 +110,15 @@ def main():
         return sum(int(r.get("requests", 0)) for (t, _), rs in runs.items() if t == target
                    for r in rs)
 
+    tick_us = 1e6 / float(meta.get("clk_tck", "100"))
+
+    def cpu_per_req(target, conc):
+        """CPU µs per request of the serving process (median over rounds)."""
+        vals = [int(r["cpu_ticks"]) * tick_us / int(r["requests"])
+                for r in runs.get((target, conc), [])
+                if r.get("cpu_ticks") and int(r.get("requests", 0)) > 0]
+        return statistics.median(vals) if vals else None
+
     def added(target, conc, key):
         p, d = med(target, conc, key), med("direct", conc, key)
         return None if p is None or d is None else p - d
@@ -119,11 +129,17 @@ def main():
       f"{meta.get('wrk_version', 'wrk ?')}.")
     w(f"wrk: {meta.get('duration', '?')} s per measurement, {rounds} round(s) "
       f"(medians), c=1 with 1 thread, c=64 with 2 threads; "
-      f"added = proxy − direct at the same concurrency.")
+      f"added = proxy − direct at the same concurrency; req/s range = min–max over rounds; "
+      f"CPU/req = user+system CPU time of the serving process (for direct: the upstream) "
+      f"÷ requests.")
+    if "busy_before" in meta:
+        w(f"CPU busy with other work (1 s samples, all cores): {meta['busy_before']}% before the "
+          f"run, {meta.get('busy_after', '?')}% after it.")
     w("")
     w("| target | p50 c=1 | p99 c=1 | added p50 c=1 | added p99 c=1 | p50 c=64 | p99 c=64 "
-      "| added p50 c=64 | added p99 c=64 | req/s c=64 | errors / requests |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| added p50 c=64 | added p99 c=64 | req/s c=64 | CPU/req c=1 | CPU/req c=64 "
+      "| errors / requests |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in targets:
         direct = t == "direct"
         rps = med(t, "64", "rps")
@@ -137,7 +153,8 @@ def main():
           f"| {us(med(t, '64', 'p50_us'))} | {us(med(t, '64', 'p99_us'))} "
           f"| {'—' if direct else us(added(t, '64', 'p50_us'))} "
           f"| {'—' if direct else us(added(t, '64', 'p99_us'))} "
-          f"| {rps_s} | {errs(t)} / {requests(t):,} |")
+          f"| {rps_s} | {us(cpu_per_req(t, '1'))} | {us(cpu_per_req(t, '64'))} "
+          f"| {errs(t)} / {requests(t):,} |")
     w("")
 
     # memory
@@ -224,12 +241,18 @@ def main():
         ha, aa = rss_of("hearth", "after"), rss_of("haproxy", "after")
         w(f"| RSS after load | {mib(ha)} | {mib(aa)} | {fmt_ratio(ratio(ha, aa))} "
           f"| {fmt_ratio(ratio(ha, rss_of('haproxy1', 'after')))} | informational | — |")
-        if "hearth" in ttfb and "haproxy" in ttfb and "direct" in ttfb:
+        for conc in ("1", "64"):
+            hc, ac, a1c = (cpu_per_req(t, conc) for t in ("hearth", "haproxy", "haproxy1"))
+            w(f"| CPU per request, c={conc} | {us(hc)} | {us(ac)} | {fmt_ratio(ratio(hc, ac))} "
+              f"| {fmt_ratio(ratio(hc, a1c))} | informational | — |")
+        base = "haproxy_nd" if "haproxy_nd" in ttfb else "haproxy"
+        if "hearth" in ttfb and base in ttfb and "direct" in ttfb:
             d = num(ttfb["direct"]["ttfb_p50_ms"])
             h = num(ttfb["hearth"]["ttfb_p50_ms"]) - d
-            a = num(ttfb["haproxy"]["ttfb_p50_ms"]) - d
-            w(f"| added TTFB p50 (stream) | {ms(h)} | {ms(a)} | {fmt_ratio(ratio(h, a))} | — "
-              f"| informational | — |")
+            a = num(ttfb[base]["ttfb_p50_ms"]) - d
+            label = " with http-no-delay" if base == "haproxy_nd" else ""
+            w(f"| added TTFB p50 (stream; HAProxy{label}) | {ms(h)} | {ms(a)} "
+              f"| {fmt_ratio(ratio(h, a))} | — | informational | — |")
         w("")
 
     # anything suspicious
@@ -244,19 +267,34 @@ def main():
                if r.get(k, "0") != "0"}
         if bad:
             notes.append(f"{NAMES[t]} streaming: {bad}")
+        first, whole = num(r.get("ttfb_p50_ms")), num(r.get("total_p50_ms"))
+        if t != "direct" and first is not None and whole and first > whole / 2:
+            notes.append(f"{NAMES[t]} streaming: the first event arrives after {first:.1f} ms "
+                         f"of a {whole:.1f} ms stream — events are held back, not streamed")
         gap, delay = num(r.get("gap_max_ms")), num(meta.get("delay_ms"))
-        if gap is not None and delay is not None and gap >= delay + 30:
-            notes.append(f"{NAMES[t]} streaming: a {gap:.1f} ms pause inside a body "
-                         f"(chunks are {delay:.0f} ms apart): buffering or a Nagle/delayed-ACK stall?")
+        typical = num(r.get("gap_p50_ms"))
+        if typical is not None and delay is not None and typical >= 2 * delay + 5:
+            notes.append(f"{NAMES[t]} streaming: the typical largest pause inside a body is "
+                         f"{typical:.1f} ms (events are {delay:.0f} ms apart): events are held "
+                         "back (buffering, or Nagle/delayed-ACK stalls)")
+        base_gap = num(ttfb.get("direct", {}).get("gap_max_ms"))
+        if t != "direct" and gap is not None and base_gap is not None and gap >= base_gap + 30:
+            notes.append(f"{NAMES[t]} streaming: one pause of {gap:.1f} ms inside a body "
+                         f"(direct: at most {base_gap:.1f} ms); a one-off is scheduling noise, "
+                         "a repeatable one is worth a look")
     for t in targets:
         p50 = med(t, "1", "p50_us")
         if t != "litellm" and p50 is not None and p50 >= 35000:
             notes.append(f"{NAMES[t]}: p50 at c=1 is {us(p50)} — looks like a 40 ms "
                          "Nagle/delayed-ACK stall")
+    for key in ("busy_before", "busy_after"):
+        if (num(meta.get(key)) or 0) > 10:
+            notes.append(f"other processes kept the CPUs {meta[key]}% busy "
+                         f"({key.replace('_', ' ')} the run): treat every number as noisy")
     if meta.get("hearth_alive", "yes") != "yes":
         notes.append("hearth was not running at the end of the benchmark")
     if meta.get("hearth_log"):
-        notes.append(f"hearth logged (warn level and above): {meta['hearth_log']}")
+        notes.append(f"hearth logged (warn level and above), by kind: {meta['hearth_log']}")
     if notes:
         w("Observations from this run:")
         w("")

@@ -38,6 +38,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 struct Admitted {
     /// The JSON body, model rewritten later.
     body: serde_json::Value,
+    /// The body as received: sent upstream untouched when nothing needs rewriting.
+    raw: Bytes,
     /// The `model` the client asked for.
     model: String,
     /// `stream: true`.
@@ -195,6 +197,7 @@ async fn admit(
         suffix,
         prefer,
         bytes_up: bytes.len() as u64,
+        raw: bytes,
     })
 }
 
@@ -279,7 +282,8 @@ async fn forward(
         }
     };
     settlement.model = resolution.upstream_model.clone();
-    if let Some(obj) = req.body.as_object_mut() {
+    let rewrite = resolution.upstream_model != req.model || (req.stream && !req.client_wants_usage);
+    if let Some(obj) = req.body.as_object_mut().filter(|_| rewrite) {
         obj.insert("model".into(), resolution.upstream_model.clone().into());
         if req.stream {
             let opts = obj
@@ -290,7 +294,11 @@ async fn forward(
             }
         }
     }
-    let body = Bytes::from(req.body.to_string());
+    let body = if rewrite {
+        Bytes::from(req.body.to_string())
+    } else {
+        req.raw.clone()
+    };
     settlement.bytes_up = body.len() as u64;
 
     let usable: Vec<&Arc<Upstream>> = resolution
@@ -727,9 +735,14 @@ impl Relay {
         let (usage, output_bytes) = match (&self.sse, &self.scan) {
             (Some(f), _) => (f.usage, f.content_bytes),
             (None, Some(buf)) => {
-                let v: Option<serde_json::Value> = serde_json::from_slice(buf).ok();
-                let u = v.as_ref().and_then(Usage::from_json);
-                (u, v.map_or(buf.len() as u64, |v| answer_bytes(&v)))
+                match super::sse::usage_in(buf) {
+                    // The common case: the answer says its usage; no need to parse all of it.
+                    Some(u) => (Some(u), 0),
+                    None => {
+                        let v: Option<serde_json::Value> = serde_json::from_slice(buf).ok();
+                        (None, v.map_or(buf.len() as u64, |v| answer_bytes(&v)))
+                    }
+                }
             }
             (None, None) => (None, 0),
         };

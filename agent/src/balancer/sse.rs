@@ -23,7 +23,11 @@ pub struct Usage {
 impl Usage {
     /// Reads `usage` from an OpenAI response or chunk, if present and not null.
     pub fn from_json(v: &serde_json::Value) -> Option<Usage> {
-        let u = v.get("usage")?;
+        Usage::from_object(v.get("usage")?)
+    }
+
+    /// Reads a `usage` object itself (`{"prompt_tokens": .., "completion_tokens": ..}`).
+    pub fn from_object(u: &serde_json::Value) -> Option<Usage> {
         if u.is_null() {
             return None;
         }
@@ -46,6 +50,30 @@ impl Usage {
             estimated: true,
         }
     }
+}
+
+/// The `usage` of a complete (non-streamed) JSON answer, read without parsing the whole
+/// answer: the last `"usage":` key outside a string, then just its value.
+pub fn usage_in(buf: &[u8]) -> Option<Usage> {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut end = buf.len();
+    while let Some(i) = buf[..end].windows(KEY.len()).rposition(|w| w == KEY) {
+        end = i;
+        if i > 0 && buf[i - 1] == b'\\' {
+            continue; // an escaped quote: text inside a string
+        }
+        let rest = &buf[i + KEY.len()..];
+        let colon = rest.iter().position(|c| !c.is_ascii_whitespace())?;
+        if rest[colon] != b':' {
+            continue;
+        }
+        let mut values = serde_json::Deserializer::from_slice(&rest[colon + 1..])
+            .into_iter::<serde_json::Value>();
+        if let Some(Ok(v)) = values.next() {
+            return Usage::from_object(&v);
+        }
+    }
+    None
 }
 
 /// Incremental SSE filter for one response.
@@ -252,6 +280,22 @@ mod tests {
         let out = feed_all(&mut f, &["data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\r\n\r\n", "data: [DONE]\r\n\r\n"]);
         assert_eq!(out, "data: [DONE]\r\n\r\n");
         assert!(f.usage.is_some());
+    }
+
+    #[test]
+    fn usage_is_found_without_parsing_the_answer() {
+        let answer = br#"{"id":"x","choices":[{"message":{"content":"the word \"usage\": 3"}}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#;
+        assert_eq!(
+            usage_in(answer),
+            Some(Usage {
+                prompt_tokens: 12,
+                completion_tokens: 7,
+                estimated: false
+            })
+        );
+        assert_eq!(usage_in(br#"{"choices":[{"text":"\"usage\": {}"}]}"#), None);
+        assert_eq!(usage_in(br#"{"usage": null}"#), None);
+        assert_eq!(usage_in(b"not json \"usage\""), None);
     }
 
     #[test]
