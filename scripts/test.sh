@@ -14,6 +14,7 @@ apt_ensure kill procps
 apt_ensure ip iproute2
 apt_ensure ping iputils-ping
 apt_ensure curl curl
+apt_ensure iperf3 iperf3
 apt_ensure qemu-aarch64-static qemu-user-static || warn "qemu-user-static unavailable: the aarch64 binary will be built but not run"
 rust_ensure
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null

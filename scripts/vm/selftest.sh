@@ -15,7 +15,7 @@ total=$((expected + 1))
 say "VM lane self-test: $expected test(s) from tests.list must pass, test $total must fail (exit 3)"
 rm -f "$RESULTS" # a stale file from an earlier run must not count
 rc=0
-scripts/vm-test.sh --all -- "$PROBE" --exit-code 3 || rc=$?
+scripts/vm-test.sh --host-bin ip --host-bin tc --all -- "$PROBE" --exit-code 3 || rc=$?
 
 fail() {
     printf '\n\033[1;31mVM LANE SELF-TEST FAILED: %s\033[0m\n' "$*" >&2

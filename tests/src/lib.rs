@@ -6,6 +6,7 @@
 pub mod client;
 pub mod daemon;
 pub mod fake_upstream;
+pub mod netns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
