@@ -496,9 +496,6 @@ fn cake_and_fq_codel_leaves_are_built_as_planned() {
 }
 
 #[test]
-#[ignore = "BUG: changing `leaf` on a shaped router fails: hearth replaces each leaf keeping its \
-            handle (`replace fq_codel qdisc 10:` over cake 10:), which the kernel refuses with \
-            EINVAL \"Invalid qdisc name\"; the rollback then restores the old leaves"]
 fn switching_the_leaf_kind_replaces_only_the_leaves() {
     let name = "switching_the_leaf_kind_replaces_only_the_leaves";
     if !can_run(name, TOOLS) {
@@ -534,8 +531,6 @@ fn switching_the_leaf_kind_replaces_only_the_leaves() {
 }
 
 #[test]
-#[ignore = "BUG: hearth dumps the per-flow classes CAKE/fq_codel leaves list (e.g. `class cake \
-            2:638 parent 2:`) as its own and \"deletes\" them: a re-apply under traffic reports changes"]
 fn reapplying_over_busy_cake_leaves_changes_nothing() {
     let name = "reapplying_over_busy_cake_leaves_changes_nothing";
     if !can_run(name, &["ip", "tc", "ping"]) {
@@ -559,8 +554,6 @@ fn reapplying_over_busy_cake_leaves_changes_nothing() {
 }
 
 #[test]
-#[ignore = "BUG: on a device with a clsact qdisc the apply fails and the rollback replaces clsact \
-            by a plain ingress qdisc, losing its filters, yet reports the state restored"]
 fn a_device_with_clsact_keeps_it_when_an_apply_fails() {
     let name = "a_device_with_clsact_keeps_it_when_an_apply_fails";
     if !can_run(name, TOOLS) {
@@ -595,8 +588,6 @@ fn a_device_with_clsact_keeps_it_when_an_apply_fails() {
 }
 
 #[test]
-#[ignore = "BUG: a non-IFB link named ifb4<dev> is adopted as the IFB (WAN ingress redirected \
-            into it) and `--remove` deletes it"]
 fn a_link_that_only_has_the_ifb_name_is_neither_used_nor_deleted() {
     let name = "a_link_that_only_has_the_ifb_name_is_neither_used_nor_deleted";
     if !can_run(name, TOOLS) {

@@ -56,3 +56,43 @@ impl LinkEvents {
         Ok(out)
     }
 }
+
+/// The kind of link `name` (`Some(true)` for an IFB), `None` if there is no such link.
+pub fn is_ifb(
+    sock: &mut super::socket::RouteSocket,
+    name: &str,
+) -> Result<Option<bool>, super::socket::NlError> {
+    use netlink_packet_core::{NetlinkHeader, NLM_F_DUMP, NLM_F_REQUEST};
+    use netlink_packet_route::link::{InfoKind, LinkInfo, LinkMessage};
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+    let mut req = NetlinkMessage::new(
+        header,
+        NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())),
+    );
+    req.finalize();
+    let mut buf = vec![0; req.header.length as usize];
+    req.serialize(&mut buf[..]);
+    for m in sock.dump(buf)? {
+        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&m) else {
+            continue;
+        };
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = msg.payload else {
+            continue;
+        };
+        let named = l
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name));
+        if named {
+            let ifb = l.attributes.iter().any(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos
+                    .iter()
+                    .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Ifb))),
+                _ => false,
+            });
+            return Ok(Some(ifb));
+        }
+    }
+    Ok(None)
+}

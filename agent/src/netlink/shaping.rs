@@ -70,6 +70,19 @@ pub struct ApplyError {
     pub unrestorable: Vec<String>,
 }
 
+impl ApplyError {
+    /// Removes IFBs created so far in this apply before reporting (nothing else changed yet).
+    fn clean(mut self, sock: &mut RouteSocket, created: &[String]) -> Self {
+        for name in created {
+            if let Some(i) = ifindex(name) {
+                let _ = sock.request(link_del(i));
+            }
+        }
+        self.unrestorable.clear();
+        self
+    }
+}
+
 fn restore_note(restored: &bool, unrestorable: &[String]) -> String {
     match (restored, unrestorable.is_empty()) {
         (true, true) => "; the previous state was restored".into(),
@@ -348,7 +361,12 @@ fn diff(want: &DeviceState, have: &Snapshot) -> Result<Vec<Op>, String> {
     let have_classes: BTreeMap<u32, &DumpedClass> = if fresh {
         BTreeMap::new()
     } else {
-        have.classes.iter().map(|c| (c.classid, c)).collect()
+        // Only HTB classes are ours: CAKE and fq_codel leaves list per-flow classes too.
+        have.classes
+            .iter()
+            .filter(|c| c.kind == "htb")
+            .map(|c| (c.classid, c))
+            .collect()
     };
     let have_filters: Vec<&DumpedFilter> = if fresh {
         Vec::new()
@@ -416,10 +434,22 @@ fn diff(want: &DeviceState, have: &Snapshot) -> Result<Vec<Op>, String> {
         };
         match current {
             Some(q) if l.is_met_by(q) => {}
-            Some(_) => ops.push(op(
+            // Same kind: replace in place. Another kind: the kernel refuses a replace that keeps
+            // the handle, so delete the old leaf and add the new one.
+            Some(q) if q.kind.name() == l.kind.name() => ops.push(op(
                 format!("{dev}: replace {}", l.describe()),
                 enc(l.encode_new(NewFlags::REPLACE))?,
             )),
+            Some(q) => {
+                ops.push(op(
+                    format!("{dev}: delete {}", q.describe()),
+                    q.encode_del(),
+                ));
+                ops.push(op(
+                    format!("{dev}: add {}", l.describe()),
+                    enc(l.encode_new(NewFlags::ADD))?,
+                ));
+            }
             None => ops.push(op(
                 format!("{dev}: add {}", l.describe()),
                 enc(l.encode_new(NewFlags::ADD))?,
@@ -471,6 +501,21 @@ fn diff(want: &DeviceState, have: &Snapshot) -> Result<Vec<Op>, String> {
             Qdisc::ingress(want.ifindex).encode_del(),
         )),
         (Some(w), ing) => {
+            // hearth owns the ingress hook of a managed device: a clsact (qosify, say) goes.
+            let ing = match ing {
+                Some(q) if !matches!(q.kind, QdiscKind::Ingress) => {
+                    ops.push(op(
+                        format!(
+                            "{dev}: delete {} qdisc (hearth owns ingress here)",
+                            q.kind.name()
+                        ),
+                        q.encode_del(),
+                    ));
+                    None
+                }
+                other => other,
+            };
+            let foreign_gone = have_ing.is_some() && ing.is_none();
             if ing.is_none() {
                 ops.push(op(
                     format!("{dev}: add ingress qdisc"),
@@ -478,10 +523,15 @@ fn diff(want: &DeviceState, have: &Snapshot) -> Result<Vec<Op>, String> {
                 ));
             }
             let mut present = false;
-            for f in have.filters.iter().filter(|f| match f {
-                DumpedFilter::Known(k) => k.parent == INGRESS_HANDLE,
-                DumpedFilter::Foreign(x) => x.parent == INGRESS_HANDLE,
-            }) {
+            for f in have
+                .filters
+                .iter()
+                .filter(|_| !foreign_gone)
+                .filter(|f| match f {
+                    DumpedFilter::Known(k) => k.parent == INGRESS_HANDLE,
+                    DumpedFilter::Foreign(x) => x.parent == INGRESS_HANDLE,
+                })
+            {
                 match f {
                     DumpedFilter::Known(k) if w.is_met_by(k) && !present => present = true,
                     DumpedFilter::Known(k) => ops.push(Op {
@@ -638,6 +688,16 @@ fn ensure_ifbs(
 ) -> Result<Vec<String>, ApplyError> {
     let mut created = Vec::new();
     for l in plan.links.iter().filter(|l| l.ifb_of.is_some()) {
+        // A link that merely has the IFB's name (a veth called ifb4wan0) is not ours to take.
+        if let Ok(Some(false)) = super::links::is_ifb(sock, &l.device) {
+            return Err(ApplyError {
+                object: format!("link {}", l.device),
+                cause: "exists but is not an IFB; hearth needs that name for the IFB of its device (rename or remove the link)".into(),
+                restored: true,
+                unrestorable: created.clone(),
+            }
+            .clean(sock, &created));
+        }
         if ifindex(&l.device).is_none() {
             let msg = link::link_add_ifb(&l.device).map_err(|e| ApplyError {
                 object: format!("ifb {}", l.device),
@@ -797,7 +857,9 @@ fn restore(
                 q.describe(),
                 q.encode_new(NewFlags::ADD),
             );
-            let mut classes: Vec<&DumpedClass> = s.classes.iter().collect();
+            // Per-flow classes of CAKE/fq_codel come back with their leaf qdisc.
+            let mut classes: Vec<&DumpedClass> =
+                s.classes.iter().filter(|c| c.kind == "htb").collect();
             let ids: BTreeSet<u32> = classes.iter().map(|c| c.classid).collect();
             classes.sort_by_key(|c| {
                 let mut d = 0;
@@ -837,14 +899,16 @@ fn restore(
                 );
             }
         }
-        if s.ingress().is_some() {
-            recreate(
+        match s.ingress().map(|q| &q.kind) {
+            Some(QdiscKind::Ingress) => recreate(
                 sock,
                 &mut lost,
                 dev,
                 "ingress qdisc".into(),
                 Qdisc::ingress(s.ifindex).encode_new(NewFlags::ADD),
-            );
+            ),
+            Some(other) => lost.push(format!("{dev}: {} qdisc and its filters", other.name())),
+            None => {}
         }
         for f in &s.filters {
             match f {
@@ -887,6 +951,9 @@ pub fn remove(sock: &mut RouteSocket, plan: &ShapingPlan) -> Result<ApplyReport,
             continue;
         };
         if l.ifb_of.is_some() {
+            if super::links::is_ifb(sock, &l.device)? != Some(true) {
+                continue; // not ours
+            }
             sock.request(link_del(ifi))?;
             report.actions.push(format!("delete ifb {}", l.device));
             continue;
