@@ -521,7 +521,35 @@ fn switching_the_leaf_kind_replaces_only_the_leaves() {
         .flat_map(|l| &l.qdiscs)
         .filter(|q| q.kind == "cake")
         .count();
-    assert_eq!(r["changes"], leaves as u64, "one replace per leaf: {r}");
+    // The kernel cannot change a qdisc's kind in place: each leaf is deleted and re-added,
+    // and nothing else is touched.
+    let actions: Vec<&str> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(
+        actions.len(),
+        2 * leaves,
+        "one delete and one add per leaf: {r}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.contains("delete cake qdisc"))
+            .count(),
+        leaves,
+        "{r}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.contains("add fq_codel qdisc"))
+            .count(),
+        leaves,
+        "{r}"
+    );
     for d in difference(&with_cake, &with_fq) {
         assert!(
             d.starts_with("~ ") && d.contains(" qdisc under 1:") && d.contains("fq_codel"),
