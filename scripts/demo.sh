@@ -35,9 +35,29 @@ set -e
 
 say "the daemon: start, reload with a bad file (kept out), reload with a good one, stop"
 cp configs/demo "$work/hearth"
-$bin run --config "$work/hearth" 2>&1 | sed 's/^/  daemon| /' &
-sleep 1
+# As root the daemon runs in a network namespace of its own that has the demo's WAN and LAN
+# links, so shaping is real (and nothing on this machine's own links is touched).
+ns=""
+if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
+    ns="hearth-demo-$$"
+    ip netns add "$ns"
+    trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$work"' EXIT
+    ip -n "$ns" link add veth-wan type veth peer name wan-peer
+    ip -n "$ns" link add veth-lan type veth peer name lan-peer
+    for l in lo veth-wan wan-peer veth-lan lan-peer; do ip -n "$ns" link set "$l" up; done
+    run=(ip netns exec "$ns")
+else
+    warn "not root: the daemon runs without a namespace, so shaping reports that veth-wan does not exist"
+    run=()
+fi
+"${run[@]}" "$bin" run --config "$work/hearth" 2>&1 | sed 's/^/  daemon| /' &
+sleep 2
 pid=$(pgrep -n -f "$bin run --config $work/hearth")
+if [ -n "$ns" ]; then
+    say "hearth status (asked over the control socket) and the tree it built (tc, as an observer)"
+    "$bin" status --config "$work/hearth" | sed 's/^/  /'
+    ip netns exec "$ns" tc class show dev veth-lan | sed 's/^/  /'
+fi
 echo "config agent 'main'; option log_levle debug" >> "$work/hearth"
 kill -HUP "$pid"; sleep 1
 cp configs/demo "$work/hearth"
