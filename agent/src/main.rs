@@ -388,6 +388,7 @@ fn plan_json(plan: &hearth::shaping::ShapingPlan) -> serde_json::Value {
                 "redirect_ingress_to": l.redirect_ingress_to,
                 "direction": format!("{:?}", l.direction).to_lowercase(),
                 "default_class": format!("{:x}:{:x}", l.default_class >> 16, l.default_class & 0xffff),
+                "overhead": l.overhead,
                 "classes": l.classes.iter().map(|c| serde_json::json!({
                     "classid": format!("{:x}:{:x}", c.classid >> 16, c.classid & 0xffff),
                     "parent": format!("{:x}:{:x}", c.parent >> 16, c.parent & 0xffff),
@@ -422,7 +423,15 @@ fn plan_text(plan: &hearth::shaping::ShapingPlan, probed: bool) -> String {
             (None, Some(ifb)) => format!("egress; ingress redirected to {ifb}"),
             _ => "egress".to_string(),
         };
-        let _ = writeln!(out, "{} ({what}), shaping {:?}:", l.device, l.direction);
+        let overhead = match l.overhead {
+            0 => String::new(),
+            o => format!(", {o:+} bytes per packet (size table)"),
+        };
+        let _ = writeln!(
+            out,
+            "{} ({what}), shaping {:?}{overhead}:",
+            l.device, l.direction
+        );
         for c in &l.classes {
             let _ = writeln!(
                 out,

@@ -228,6 +228,55 @@ fn changing_one_device_cap_changes_only_that_class() {
     assert_eq!(again["changes"], 0, "{again}");
 }
 
+#[test]
+fn a_link_overhead_is_a_size_table_on_the_wan_roots_changed_in_place() {
+    let name = "a_link_overhead_is_a_size_table_on_the_wan_roots_changed_in_place";
+    if !can_run(name, TOOLS) {
+        return;
+    }
+    let bed = Testbed::new("stab", 0);
+    let c = ShapingConfig {
+        leaf: "pfifo",
+        overhead: 18,
+        ..ShapingConfig::default()
+    };
+    let (_, before) = apply_and_check(&bed, "a", &c);
+    for (dev, want) in [
+        ("wan0", Some(18)),
+        ("ifb4wan0", Some(18)),
+        ("br0", None),
+        ("ifb4br0", None),
+    ] {
+        let root = before.links[dev].qdisc("root").expect("a root qdisc");
+        assert_eq!(
+            root.stab["overhead"].as_i64(),
+            want,
+            "{dev}: {:?}",
+            root.stab
+        );
+    }
+    // Another overhead changes the two size tables, nothing else.
+    let c2 = ShapingConfig { overhead: 34, ..c };
+    let (r, after) = apply_and_check(&bed, "b", &c2);
+    assert_eq!(r["changes"], 2, "{r}");
+    let d = difference(&before, &after);
+    assert_eq!(d.len(), 2, "only the WAN roots changed:\n{}", d.join("\n"));
+    assert!(
+        d.iter()
+            .all(|l| l.contains("qdisc under root") && l.contains("\"overhead\":34")),
+        "{d:?}"
+    );
+    // Overhead 0 removes them.
+    let c3 = ShapingConfig { overhead: 0, ..c };
+    let (r, last) = apply_and_check(&bed, "c", &c3);
+    assert_eq!(r["changes"], 2, "{r}");
+    assert!(last.links["wan0"].qdisc("root").unwrap().stab.is_null());
+    let again = bed
+        .hearth_apply(&bed.config("c", &c3.text()), &["--json"])
+        .ok_json();
+    assert_eq!(again["changes"], 0, "{again}");
+}
+
 /// Applies config A with `leaf`, makes the kernel refuse one filter of config B, and checks that
 /// the failed apply of B changed things (tc monitor) and then put everything back.
 fn refusal_mid_apply_restores(bed: &Testbed, leaf: &'static str) {
@@ -289,8 +338,6 @@ fn a_kernel_refusal_mid_apply_restores_the_previous_tree() {
 }
 
 #[test]
-#[ignore = "BUG: the rollback recreates CAKE leaves with other parameters: dumped `raw` \
-            (no overhead given) comes back as `overhead 0 noatm` (tc -j: raw false, atm noatm)"]
 fn a_kernel_refusal_mid_apply_restores_cake_leaves_as_they_were() {
     let name = "a_kernel_refusal_mid_apply_restores_cake_leaves_as_they_were";
     if !can_run(name, TOOLS) {
@@ -313,6 +360,11 @@ fn a_refused_first_apply_leaves_the_router_as_it_was() {
     // Someone's IPv4 filters at prio 1 and 2 on wan0's ingress. hearth deletes them, but the
     // kernel keeps both (empty) IPv4 classifiers, so its match-all redirect at prio 1 (protocol
     // all) is refused — after wan0's HTB tree and the IFBs were created.
+    // An SQM-like root with an ATM size table (the kernel never dumps the table itself, so
+    // putting it back means rebuilding the table from its base fields).
+    bed.router.cmd(
+        "tc qdisc add dev wan0 root handle 7: stab overhead 44 linklayer atm mpu 96 htb default 1",
+    );
     bed.router.cmd("tc qdisc add dev wan0 ingress");
     for (prio, dst) in [("1", "10.250.1.99/32"), ("2", "10.250.1.98/32")] {
         bed.router.cmd(&format!(

@@ -175,9 +175,6 @@ fn a_capped_device_gets_its_cap_and_an_uncapped_one_the_rest_downloading_at_once
 }
 
 #[test]
-#[ignore = "BUG: uploading at once, the capped device gets ~3.0 of its 4 Mbit/s and the uncapped \
-            one ~6.5: HTB burst/cburst of ~3 KB (1 ms, min 2 MTU) make borrowing between sibling \
-            device classes on ifb4br0 inaccurate; with 64 KB bursts the split is 3.8 / 5.7"]
 fn a_capped_device_gets_its_cap_and_an_uncapped_one_the_rest_uploading_at_once() {
     let name = "a_capped_device_gets_its_cap_and_an_uncapped_one_the_rest_uploading_at_once";
     if !can_run(name, TOOLS) {

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::socket::{ifindex, NlError, RouteSocket};
 use super::tc::{
     self, handle, link, Cake, DumpedClass, DumpedFilter, DumpedQdisc, Filter, FilterKind, FqCodel,
-    HtbClass, IpField, NewFlags, Qdisc, QdiscKind, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6, INGRESS_HANDLE,
-    TC_H_INGRESS, TC_H_ROOT,
+    HtbClass, IpField, NewFlags, Qdisc, QdiscKind, SizeSpec, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6,
+    INGRESS_HANDLE, TC_H_INGRESS, TC_H_ROOT,
 };
 use crate::shaping::{Capabilities, LeafQdisc, Match, ShapingPlan};
 
@@ -126,6 +126,7 @@ pub fn desired(
         };
         if !l.classes.is_empty() {
             st.root = Some(Qdisc {
+                stab: (l.overhead != 0).then(|| SizeSpec::ethernet_overhead(l.overhead)),
                 ifindex: ifi,
                 handle: ROOT,
                 parent: TC_H_ROOT,
@@ -150,6 +151,7 @@ pub fn desired(
             if let Some(leaf) = c.leaf {
                 // Leaf qdisc handle: the class's minor as major (unique on the device; never 1).
                 st.leaves.push(Qdisc {
+                    stab: None,
                     ifindex: ifi,
                     handle: handle((c.classid & 0xFFFF) as u16, 0),
                     parent: c.classid,
@@ -335,6 +337,23 @@ fn diff(want: &DeviceState, have: &Snapshot) -> Result<Vec<Op>, String> {
         (None, None) => true,
         _ => false,
     };
+    // Our HTB with another size table (the link's overhead changed): change the table in
+    // place and keep the tree.
+    if let (Some(w), Some(h), false) = (&want.root, have.root(), root_ok) {
+        if w.stab != h.stab
+            && w.is_met_by(&Qdisc {
+                stab: w.stab,
+                ..h.clone()
+            })
+        {
+            ops.push(op(
+                format!("{dev}: change the size table of {}", w.describe()),
+                w.encode_stab_change(),
+            ));
+        }
+    }
+    let root_ok = root_ok
+        || matches!((&want.root, have.root()), (Some(w), Some(h)) if w.is_met_by(&Qdisc { stab: w.stab, ..h.clone() }));
     let fresh = !root_ok;
     if fresh {
         // A default root (noqueue, pfifo_fast, mq: handle 0) is replaced by adding ours; any
@@ -343,6 +362,7 @@ fn diff(want: &DeviceState, have: &Snapshot) -> Result<Vec<Op>, String> {
             ops.push(op(
                 format!("{dev}: delete root qdisc {}", h.kind.name()),
                 Qdisc {
+                    stab: None,
                     ifindex: want.ifindex,
                     handle: 0,
                     parent: TC_H_ROOT,
@@ -607,6 +627,7 @@ pub fn probe(sock: &mut RouteSocket) -> Result<Capabilities, NlError> {
     let ifi = ifindex(PROBE).ok_or_else(|| std::io::Error::other("probe IFB vanished"))?;
     let mut try_kind = |kind: QdiscKind| -> bool {
         let q = Qdisc {
+            stab: None,
             ifindex: ifi,
             handle: handle(1, 0),
             parent: TC_H_ROOT,
@@ -626,6 +647,7 @@ pub fn probe(sock: &mut RouteSocket) -> Result<Capabilities, NlError> {
     let fq_codel = try_kind(leaf_kind(LeafQdisc::FqCodel));
     // fw: needs a root to hang on.
     let root = Qdisc {
+        stab: None,
         ifindex: ifi,
         handle: ROOT,
         parent: TC_H_ROOT,
@@ -836,6 +858,7 @@ fn restore(
         // Clear what we own, then rebuild the dumped state.
         let _ = sock.request(
             Qdisc {
+                stab: None,
                 ifindex: s.ifindex,
                 handle: 0,
                 parent: TC_H_ROOT,
@@ -964,6 +987,7 @@ pub fn remove(sock: &mut RouteSocket, plan: &ShapingPlan) -> Result<ApplyReport,
         {
             sock.request(
                 Qdisc {
+                    stab: None,
                     ifindex: ifi,
                     handle: 0,
                     parent: TC_H_ROOT,

@@ -196,8 +196,9 @@ fn quantum_and_burst_scale_with_rate() {
     assert_eq!(quantum_for(1000), MTU);
     assert_eq!(quantum_for(1_250_000), 125_000);
     assert_eq!(quantum_for(125_000_000), MAX_QUANTUM);
-    assert_eq!(burst_for(1000), 2 * MTU);
-    assert_eq!(burst_for(12_500_000), 12_500);
+    assert_eq!(burst_for(1000), MAX_GSO_BYTES);
+    assert_eq!(burst_for(12_500_000), MAX_GSO_BYTES);
+    assert_eq!(burst_for(125_000_000), 125_000);
     assert_eq!(ifb_name("a-very-long-name0"), "ifb4a-very-long");
 }
 

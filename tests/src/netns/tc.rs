@@ -39,6 +39,8 @@ pub struct QdiscTc {
     pub parent: String,
     /// tc's options without counters (`direct_packets_stat`).
     pub options: Value,
+    /// The size table (`tc -d`: linklayer, overhead, mpu, mtu, tsize), `Null` if none.
+    pub stab: Value,
 }
 
 /// One class, parsed from `tc -d class show` text.
@@ -341,6 +343,12 @@ impl Observed {
                 },
             );
         }
+        // Size tables only show with -d (which also changes other options, so only take them).
+        let key = |q: &Value| format!("{} {} {} {}", q["dev"], q["handle"], q["parent"], q["root"]);
+        let stabs: BTreeMap<String, Value> = json_of(ns, &["tc", "-j", "-d", "qdisc", "show"])
+            .into_iter()
+            .map(|q| (key(&q), q["stab"].clone()))
+            .collect();
         for q in json_of(ns, &["tc", "-j", "qdisc", "show"]) {
             let Some(link) = q["dev"].as_str().and_then(|d| links.get_mut(d)) else {
                 continue;
@@ -358,6 +366,7 @@ impl Observed {
                     q["parent"].as_str().unwrap_or("").to_string()
                 },
                 options,
+                stab: stabs.get(&key(&q)).cloned().unwrap_or(Value::Null),
             });
         }
         for (name, link) in links.iter_mut() {
@@ -426,7 +435,10 @@ impl Observed {
             for q in &l.qdiscs {
                 m.insert(
                     format!("{name} qdisc under {}", q.parent),
-                    format!("{} {} {}", q.kind, q.handle, q.options),
+                    match &q.stab {
+                        Value::Null => format!("{} {} {}", q.kind, q.handle, q.options),
+                        stab => format!("{} {} {} stab {stab}", q.kind, q.handle, q.options),
+                    },
                 );
             }
             for c in &l.classes {
@@ -484,6 +496,22 @@ impl Observed {
                         if got != default {
                             bad.push(format!(
                                 "{dev}: HTB default class {got:?}, planned {default:?}"
+                            ));
+                        }
+                        // A planned overhead is an Ethernet size table on the root.
+                        let overhead = l["overhead"].as_i64().unwrap_or(0);
+                        let stab_ok = match &q.stab {
+                            Value::Null => overhead == 0,
+                            st => {
+                                st["overhead"].as_i64() == Some(overhead)
+                                    && st["linklayer"] == "ethernet"
+                                    && overhead != 0
+                            }
+                        };
+                        if !stab_ok {
+                            bad.push(format!(
+                                "{dev}: size table {}, planned overhead {overhead}",
+                                q.stab
                             ));
                         }
                     }

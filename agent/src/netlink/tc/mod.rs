@@ -25,6 +25,7 @@ pub mod link;
 pub mod qdisc;
 pub mod rate;
 pub mod reply;
+pub mod stab;
 mod stats;
 mod wire;
 
@@ -41,6 +42,7 @@ pub use qdisc::{
     Cake, CakeAckFilter, CakeAtm, CakeDiffserv, CakeFlowMode, DumpedQdisc, FqCodel, Qdisc,
     QdiscKind,
 };
+pub use stab::SizeSpec;
 pub use stats::TcStats;
 pub use wire::{Header, RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER};
 

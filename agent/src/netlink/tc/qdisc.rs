@@ -7,6 +7,7 @@
 
 use super::error::{DecodeError, EncodeError};
 use super::rate::{self, TBF_MTU};
+use super::stab::{SizeSpec, TCA_STAB};
 use super::stats::{StatsCollector, TcStats};
 use super::wire::{
     self, tc_message, Attrs, Writer, RTM_DELQDISC, RTM_NEWQDISC, TCA_KIND, TCA_OPTIONS,
@@ -45,6 +46,7 @@ const CAKE_TARGET: u16 = 8;
 const CAKE_AUTORATE: u16 = 9;
 const CAKE_MEMORY: u16 = 10;
 const CAKE_NAT: u16 = 11;
+const CAKE_RAW: u16 = 12;
 const CAKE_WASH: u16 = 13;
 const CAKE_MPU: u16 = 14;
 const CAKE_INGRESS: u16 = 15;
@@ -64,6 +66,9 @@ pub struct Qdisc {
     pub parent: u32,
     /// The discipline and its parameters.
     pub kind: QdiscKind,
+    /// How packet lengths are accounted (`stab overhead N ...`); `None` = as the kernel sees
+    /// them. Compared exactly: a size table hearth did not plan is removed.
+    pub stab: Option<SizeSpec>,
 }
 
 /// A qdisc's discipline and the parameters hearth sets.
@@ -121,6 +126,11 @@ pub struct Cake {
     pub flow_mode: Option<CakeFlowMode>,
     /// Bytes added to every packet for framing the kernel does not see (-64..=256).
     pub overhead: Option<i32>,
+    /// `raw`: count packets as the kernel sees them, with no overhead compensation. The kernel
+    /// dumps `TCA_CAKE_RAW` only for a CAKE created without an overhead, and reports
+    /// `overhead 0` for it too — so restoring a dump must send `RAW` as well, or the copy comes
+    /// back as `overhead 0 noatm`. A plan without it does not compare it.
+    pub raw: bool,
     /// Minimum packet size accounted, bytes.
     pub mpu: Option<u32>,
     /// Expected round-trip time, µs; tc also sends target = rtt / 20, and so does hearth.
@@ -218,6 +228,7 @@ impl Qdisc {
             handle: INGRESS_HANDLE,
             parent: TC_H_INGRESS,
             kind: QdiscKind::Ingress,
+            stab: None,
         }
     }
 
@@ -240,6 +251,7 @@ impl Qdisc {
             && self.parent == actual.parent
             && (self.handle == 0 || self.handle == actual.handle)
             && self.kind.is_met_by(&actual.kind)
+            && self.stab == actual.stab
     }
 
     /// RTM_NEWQDISC request (`tc qdisc add|replace|change`).
@@ -331,7 +343,27 @@ impl Qdisc {
                 }
             }
         }
+        // iproute2 adds the size table after the options.
+        if let Some(stab) = &self.stab {
+            if stab.tsize > 4096 {
+                return Err(invalid("a size table has at most 4096 entries"));
+            }
+            stab.encode(&mut w);
+        }
         Ok(w.finish())
+    }
+
+    /// RTM_NEWQDISC `change` that sets (or, with `None`, removes) only the size table: kind and
+    /// stab, no options. The kernel runs the discipline's change operation only for
+    /// `TCA_OPTIONS`, so this works on HTB, which has none, and leaves its classes alone.
+    pub fn encode_stab_change(&self) -> Vec<u8> {
+        let mut w = Writer::new(RTM_NEWQDISC, NewFlags::CHANGE.bits());
+        w.tcmsg(self.ifindex, self.handle, self.parent, 0);
+        w.attr_str(TCA_KIND, self.kind.name());
+        if let Some(stab) = &self.stab {
+            stab.encode(&mut w);
+        }
+        w.finish()
     }
 
     /// RTM_DELQDISC request (`tc qdisc del dev X parent P [handle H]`). With handle 0 the
@@ -352,6 +384,8 @@ fn encode_cake(w: &mut Writer, c: &Cake) {
         (CAKE_ATM, c.atm.map(|a| a as u32)),
         (CAKE_FLOW_MODE, c.flow_mode.map(|f| f as u32)),
         (CAKE_OVERHEAD, c.overhead.map(|o| o as u32)),
+        // tc's `raw` sends OVERHEAD 0 and then RAW 0 (the kernel applies them in that order).
+        (CAKE_RAW, c.raw.then_some(0)),
         (CAKE_MPU, c.mpu),
         (CAKE_RTT, c.rtt_us),
         (CAKE_TARGET, c.rtt_us.map(|r| (r / 20).max(1))),
@@ -421,6 +455,7 @@ impl QdiscKind {
                     && opt(&p.atm, &a.atm)
                     && opt(&p.flow_mode, &a.flow_mode)
                     && opt(&p.overhead, &a.overhead)
+                    && (!p.raw || a.raw)
                     && opt(&p.mpu, &a.mpu)
                     && opt(&p.rtt_us, &a.rtt_us)
                     && opt(&p.nat, &a.nat)
@@ -459,12 +494,14 @@ impl DumpedQdisc {
         let (tcm, attrs) = tc_message(msg, RTM_NEWQDISC, WHAT)?;
         let mut kind = None;
         let mut options = None;
+        let mut stab = None;
         let mut stats = StatsCollector::default();
         for a in attrs {
             let a = a?;
             match a.ty {
                 TCA_KIND => kind = Some(a.string()?),
                 TCA_OPTIONS => options = Some(a),
+                TCA_STAB => stab = Some(SizeSpec::decode(&a)?),
                 _ => stats.offer(&a)?,
             }
         }
@@ -490,6 +527,7 @@ impl DumpedQdisc {
                 handle: tcm.handle,
                 parent: tcm.parent,
                 kind,
+                stab,
             },
             stats: stats.finish(),
         })
@@ -611,13 +649,14 @@ fn decode_cake(opts: &[u8]) -> Result<Cake, DecodeError> {
             }
             CAKE_OVERHEAD => c.overhead = Some(a.i32()?),
             CAKE_MPU => c.mpu = Some(a.u32()?),
+            CAKE_RAW => c.raw = true,
             CAKE_RTT => c.rtt_us = Some(a.u32()?),
             CAKE_MEMORY => c.memory_limit = Some(a.u32()?),
             CAKE_NAT => c.nat = Some(a.u32()? != 0),
             CAKE_WASH => c.wash = Some(a.u32()? != 0),
             CAKE_INGRESS => c.ingress = Some(a.u32()? != 0),
             CAKE_SPLIT_GSO => c.split_gso = Some(a.u32()? != 0),
-            // TARGET is derived from RTT; AUTORATE, RAW, FWMARK, PAD are not planned.
+            // TARGET is derived from RTT; AUTORATE, FWMARK, PAD are not planned.
             _ => {}
         }
     }

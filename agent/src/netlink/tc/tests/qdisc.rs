@@ -3,7 +3,7 @@
 use super::*;
 use crate::netlink::tc::{
     handle, Cake, CakeDiffserv, CakeFlowMode, DumpedQdisc, FqCodel, NewFlags, Qdisc, QdiscKind,
-    TC_H_ROOT,
+    SizeSpec, TC_H_ROOT,
 };
 
 const HTB_ROOT: &str = include_str!("../vectors/htb_root.hex");
@@ -19,6 +19,7 @@ const QDISC_DEL_ROOT: &str = include_str!("../vectors/qdisc_del_root.hex");
 
 fn htb_root(ifindex: u32, default_class: u32) -> Qdisc {
     Qdisc {
+        stab: None,
         ifindex,
         handle: handle(1, 0),
         parent: TC_H_ROOT,
@@ -32,6 +33,7 @@ fn htb_root(ifindex: u32, default_class: u32) -> Qdisc {
 /// `tc qdisc add dev veth0 parent 1:10 handle 110: …`
 fn leaf(kind: QdiscKind) -> Qdisc {
     Qdisc {
+        stab: None,
         ifindex: VETH0,
         handle: handle(0x110, 0),
         parent: handle(1, 0x10),
@@ -52,6 +54,7 @@ fn cake_leaf() -> Cake {
 
 fn cake_root() -> Qdisc {
     Qdisc {
+        stab: None,
         ifindex: VETH0,
         handle: 0,
         parent: TC_H_ROOT,
@@ -77,6 +80,7 @@ fn fq_codel_leaf() -> FqCodel {
 
 fn tbf_root() -> Qdisc {
     Qdisc {
+        stab: None,
         ifindex: VETH0,
         handle: 0,
         parent: TC_H_ROOT,
@@ -353,6 +357,7 @@ fn root_delete_is_byte_exact() {
     ];
     assert_annotation_is_vector(annotated, QDISC_DEL_ROOT);
     let root = |ifindex| Qdisc {
+        stab: None,
         ifindex,
         handle: 0,
         parent: TC_H_ROOT,
@@ -409,6 +414,14 @@ fn qdiscs_round_trip() {
             split_gso: Some(true),
             memory_limit: Some(4 << 20),
             atm: Some(crate::netlink::tc::CakeAtm::Ptm),
+            ..Cake::default()
+        })),
+        // What a dump of `tc qdisc add ... cake` (no overhead given) looks like.
+        leaf(QdiscKind::Cake(Cake {
+            bandwidth_bps: 0,
+            overhead: Some(0),
+            raw: true,
+            atm: Some(crate::netlink::tc::CakeAtm::None),
             ..Cake::default()
         })),
         leaf(QdiscKind::FqCodel(FqCodel {
@@ -583,4 +596,133 @@ fn kernel_rounding_of_fq_codel_times_and_tbf_buckets_still_meets_the_plan() {
         ..tbf_root()
     };
     assert!(!bigger.is_met_by(&dumped));
+}
+
+#[test]
+fn a_raw_cake_is_sent_as_tc_sends_raw_and_compared_only_when_planned() {
+    let raw = leaf(QdiscKind::Cake(Cake {
+        bandwidth_bps: 0,
+        overhead: Some(0),
+        raw: true,
+        ..Cake::default()
+    }));
+    let bytes = raw.encode_new(NewFlags::ADD).unwrap();
+    // `tc qdisc add ... cake unlimited raw`: OVERHEAD 0 immediately followed by RAW 0, so the
+    // kernel first sets the overhead flag and then clears it.
+    let overhead_then_raw: [u8; 16] = [
+        0x08, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, // TCA_CAKE_OVERHEAD 0
+        0x08, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, // TCA_CAKE_RAW 0
+    ];
+    assert!(
+        bytes.windows(16).any(|w| w == overhead_then_raw),
+        "{bytes:02x?}"
+    );
+    let QdiscKind::Cake(back) = DumpedQdisc::decode(&bytes).unwrap().qdisc.kind else {
+        panic!("not cake");
+    };
+    assert!(back.raw);
+    let not_raw = QdiscKind::Cake(Cake {
+        bandwidth_bps: 0,
+        overhead: Some(0),
+        ..Cake::default()
+    });
+    assert!(
+        !raw.kind.is_met_by(&not_raw),
+        "a planned raw needs a raw CAKE"
+    );
+    assert!(
+        not_raw.is_met_by(&raw.kind),
+        "an unplanned raw is not compared"
+    );
+}
+
+const HTB_ROOT_STAB_ETHERNET: &str = include_str!("../vectors/htb_root_stab_ethernet.hex");
+const HTB_ROOT_STAB_ATM: &str = include_str!("../vectors/htb_root_stab_atm.hex");
+const DUMP_HTB_ROOT_STAB_ATM: &str = include_str!("../vectors/dump_reply_htb_root_stab_atm.hex");
+
+#[test]
+fn an_ethernet_overhead_size_table_is_byte_exact() {
+    // tc qdisc add dev veth0 root handle 1: stab overhead 18 linklayer ethernet htb default 30
+    // r2q 10: the HTB message of htb_root.hex, then the size table.
+    #[rustfmt::skip]
+    let stab: &[u8] = &[
+        0x20, 0x00, 0x08, 0x00, // TCA_STAB (8), nest of 32 bytes
+        0x1c, 0x00, 0x01, 0x00, //   TCA_STAB_BASE (1), 28 bytes: struct tc_sizespec
+        0x00,                   //     cell_log 0 (no table)
+        0x00,                   //     size_log 0
+        0x00, 0x00,             //     cell_align 0
+        0x12, 0x00, 0x00, 0x00, //     overhead 18 (s32)
+        0x01, 0x00, 0x00, 0x00, //     linklayer 1 = TC_LINKLAYER_ETHERNET
+        0x00, 0x00, 0x00, 0x00, //     mpu 0
+        0x00, 0x00, 0x00, 0x00, //     mtu 0
+        0x00, 0x00, 0x00, 0x00, //     tsize 0: no TCA_STAB_DATA follows
+    ];
+    let v = parse_vector(HTB_ROOT_STAB_ETHERNET);
+    let plain = parse_vector(HTB_ROOT);
+    assert_eq!(&v.bytes[..plain.bytes.len()][16..], &plain.bytes[16..]);
+    assert_eq!(&v.bytes[plain.bytes.len()..], stab);
+    let q = Qdisc {
+        stab: Some(SizeSpec::ethernet_overhead(18)),
+        ..htb_root(VETH0, 0x30)
+    };
+    assert_matches_vector(
+        &q.encode_new(NewFlags::ADD).unwrap(),
+        HTB_ROOT_STAB_ETHERNET,
+    );
+    let back = DumpedQdisc::decode(&q.encode_new(NewFlags::ADD).unwrap()).unwrap();
+    assert_eq!(back.qdisc, q);
+}
+
+#[test]
+fn an_atm_size_table_is_rebuilt_from_the_dump_exactly_as_tc_built_it() {
+    // The kernel dumps only the table's base fields (tc computed cell_log 2, mtu 2047,
+    // tsize 512, cell_align -1); restoring must send the 512 sizes tc sent.
+    let dumped = DumpedQdisc::decode(&parse_vector(DUMP_HTB_ROOT_STAB_ATM).with_test_ifindexes())
+        .unwrap()
+        .qdisc;
+    let stab = dumped.stab.expect("the dump has a size table");
+    assert_eq!(
+        stab,
+        SizeSpec {
+            cell_log: 2,
+            size_log: 0,
+            cell_align: -1,
+            overhead: 44,
+            linklayer: crate::netlink::tc::stab::LINKLAYER_ATM,
+            mpu: 96,
+            mtu: 2047,
+            tsize: 512,
+        }
+    );
+    let table = stab.table();
+    // Slot 0 covers 1..=4 bytes: raised to the 96-byte MPU, two 53-byte cells.
+    assert_eq!(table[0], 106);
+    // Slot 11 = 48 bytes: one cell would do, but the MPU makes it two.
+    assert_eq!(table[11], 106);
+    // Slot 24 = 100 bytes: three cells.
+    assert_eq!(table[24], 159);
+    assert_matches_vector(
+        &dumped.encode_new(NewFlags::ADD).unwrap(),
+        HTB_ROOT_STAB_ATM,
+    );
+}
+
+#[test]
+fn a_size_table_change_sends_kind_and_table_only() {
+    let q = Qdisc {
+        stab: Some(SizeSpec::ethernet_overhead(18)),
+        ..htb_root(VETH0, 0x30)
+    };
+    let msg = q.encode_stab_change();
+    let full = q.encode_new(NewFlags::CHANGE).unwrap();
+    // Header (flags 0x0005 = change) and tcmsg as `tc qdisc change`, TCA_KIND, then TCA_STAB,
+    // with no TCA_OPTIONS between them (HTB has no change operation for options).
+    assert_eq!(&msg[4..8], &full[4..8]);
+    assert_eq!(&msg[16..44], &full[16..44]);
+    let stab_start = full.len() - 32;
+    assert_eq!(&msg[44..], &full[stab_start..]);
+    assert_eq!(msg.len(), 44 + 32);
+    // Without a table the message removes it.
+    let plain = htb_root(VETH0, 0x30).encode_stab_change();
+    assert_eq!(plain.len(), 44);
 }
