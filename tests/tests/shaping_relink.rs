@@ -107,4 +107,18 @@ fn a_shaped_device_that_comes_back_is_shaped_again() {
     let line = expect("re-applied after wan0 came back");
     assert!(!line.contains("(0 changes)"), "{line}");
     assert_eq!(root_qdisc(&ns), "htb", "the tree is back on the new wan0");
+
+    // SIGTERM: the watcher stops (no re-apply can be cut short by the exit), the agent exits
+    // cleanly, and the shaping stays in force for the restart.
+    let pid = guard.1.as_ref().unwrap().id();
+    assert!(run(&["kill", "-TERM", &pid.to_string()]));
+    expect("shutdown complete");
+    let mut child = guard.1.take().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "hearth run exited with {status}");
+    assert_eq!(
+        root_qdisc(&ns),
+        "htb",
+        "shaping stays in force after a stop"
+    );
 }

@@ -29,9 +29,32 @@ impl LinkEvents {
         })
     }
 
-    /// Blocks until the next batch of link messages; returns the new or changed links.
+    /// Makes [`LinkEvents::wait`] return an empty batch after `t` without events, so the
+    /// caller can look at its stop flag.
+    pub fn set_timeout(&self, t: std::time::Duration) -> io::Result<()> {
+        let tv = nix::sys::time::TimeVal::new(
+            t.as_secs() as nix::libc::time_t,
+            t.subsec_micros() as nix::libc::suseconds_t,
+        );
+        nix::sys::socket::setsockopt(&self.sock, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
+            .map_err(io::Error::from)
+    }
+
+    /// Blocks until the next batch of link messages (or the timeout: an empty batch);
+    /// returns the new or changed links.
     pub fn wait(&mut self) -> io::Result<Vec<(String, u32)>> {
-        let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+        let n = match self.sock.recv(&mut &mut self.buf[..], 0) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(e),
+        };
         let mut out = Vec::new();
         let mut off = 0;
         while off < n {

@@ -10,7 +10,9 @@
 //! re-enumerates — so shaping never silently disappears until the next reload.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
@@ -31,7 +33,12 @@ struct Shared {
     applied: Mutex<Option<Applied>>,
     /// Serializes applies (reconcile and watcher).
     apply_lock: Mutex<()>,
+    /// Set at shutdown: the watcher starts no new apply and ends.
+    stopping: AtomicBool,
 }
+
+/// How often the watcher looks at `stopping` when no link event arrives.
+const WATCH_TICK: Duration = Duration::from_millis(500);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
@@ -47,17 +54,18 @@ fn ifindexes(plan: &super::ShapingPlan) -> HashMap<String, u32> {
         .collect()
 }
 
-/// Watches link events forever (the thread ends with the process) and re-applies when a
-/// shaped device reappears.
+/// Watches link events until shutdown and re-applies when a shaped device reappears.
 fn watch(shared: Arc<Shared>) {
-    let mut events = match crate::netlink::links::LinkEvents::subscribe() {
+    let events = crate::netlink::links::LinkEvents::subscribe()
+        .and_then(|e| e.set_timeout(WATCH_TICK).map(|()| e));
+    let mut events = match events {
         Ok(e) => e,
         Err(e) => {
             log::warn!("shaping: cannot watch link events ({e}); a recreated device keeps no shaping until the next reload");
             return;
         }
     };
-    loop {
+    while !shared.stopping.load(Ordering::SeqCst) {
         let batch = match events.wait() {
             Ok(b) => b,
             Err(e) => {
@@ -77,6 +85,10 @@ fn watch(shared: Arc<Shared>) {
                 }
             };
             let _serial = lock(&shared.apply_lock);
+            // Shutdown waits for an apply in flight, and none starts after it.
+            if shared.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             log::info!("shaping: {name} came back (ifindex {idx}); re-applying");
             let result = RouteSocket::open()
                 .map_err(|e| e.to_string())
@@ -219,7 +231,15 @@ impl Subsystem for Shaping {
 
     fn flush(&mut self) -> BoxFuture<'_, Result<(), SubsystemError>> {
         // Shaping stays in force while the agent restarts (procd respawn); `hearth apply
-        // --remove` takes it down.
-        Box::pin(async { Ok(()) })
+        // --remove` takes it down. What must not happen is the process exiting in the middle
+        // of a watcher's re-apply (no rollback would run): stop the watcher and wait for an
+        // apply in flight to finish.
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            shared.stopping.store(true, Ordering::SeqCst);
+            tokio::task::spawn_blocking(move || drop(lock(&shared.apply_lock)))
+                .await
+                .map_err(|e| err(format!("waiting for an apply in flight failed: {e}")))
+        })
     }
 }
