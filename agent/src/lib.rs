@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod balancer;
+pub mod budget;
 pub mod config;
 pub mod control;
 pub mod daemon;
