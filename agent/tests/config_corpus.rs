@@ -348,6 +348,8 @@ config endpoint 'local_llm'
 config endpoint 'nas_llm'
 \toption url 'http://nas_box.lan:11434'
 \toption model 'qwen2.5*'
+\toption price_input '0'
+\toption price_output '0'
 
 config route 'local'
 \tlist endpoint 'local_llm'

@@ -36,6 +36,8 @@ pub struct ProxyError {
     pub retryable: bool,
     /// Seconds the upstream asked us to wait (`Retry-After` of a 429/503).
     pub retry_after: Option<u64>,
+    /// Details added to the error object under `budget` (which budget, how much is used).
+    pub budget: Option<serde_json::Value>,
 }
 
 impl ProxyError {
@@ -49,6 +51,7 @@ impl ProxyError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            budget: None,
         }
     }
 
@@ -62,6 +65,7 @@ impl ProxyError {
             message: message.into(),
             retryable: true,
             retry_after: None,
+            budget: None,
         }
     }
 
@@ -75,20 +79,50 @@ impl ProxyError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            budget: None,
         }
     }
 
     /// The error object as JSON text.
     pub fn json(&self) -> String {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "error": {
                 "message": self.message,
                 "type": self.kind,
                 "param": null,
                 "code": self.code,
             }
-        })
-        .to_string()
+        });
+        if let Some(b) = &self.budget {
+            v["error"]["budget"] = b.clone();
+        }
+        v.to_string()
+    }
+
+    /// HTTP 429 for a used-up budget, in OpenAI's shape (`insufficient_quota`), with
+    /// `Retry-After` until the budget resets.
+    pub fn over_budget(e: &crate::budget::Exhausted, currency: &str, now: i64) -> Self {
+        ProxyError {
+            source: Source::Internal,
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "insufficient_quota",
+            code: "budget_exhausted",
+            message: e.message(currency),
+            retryable: false,
+            retry_after: Some((e.resets_at - now).max(1) as u64),
+            budget: Some(serde_json::json!({
+                "name": e.name(),
+                "scope": e.scope.key(),
+                "option": e.option,
+                "period": e.period.as_str(),
+                "metric": e.metric.as_str(),
+                "spent": e.spent,
+                "reserved": e.reserved,
+                "need": e.need,
+                "limit": e.limit,
+                "resets_at": e.resets_local,
+            })),
+        }
     }
 
     /// The error as an HTTP response for the client.

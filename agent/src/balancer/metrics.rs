@@ -333,6 +333,8 @@ mod tests {
             duration: Duration::from_millis(700),
             outcome,
             failovers: 1,
+            reservation: None,
+            downgraded: None,
         }
     }
 

@@ -124,6 +124,7 @@ pub struct Shared {
     pub metrics: Arc<metrics::BalancerMetrics>,
     /// Resolves MACs and host names, when available.
     pub neighbors: Option<Arc<NeighborLookup>>,
+    pub budgets: Option<Arc<crate::budget::Budgets>>,
 }
 
 impl Shared {
@@ -135,6 +136,7 @@ impl Shared {
         settle: SettleHook,
         metrics: Arc<metrics::BalancerMetrics>,
         neighbors: Option<Arc<NeighborLookup>>,
+        budgets: Option<Arc<crate::budget::Budgets>>,
     ) -> Shared {
         let upstreams = upstream::pool(
             &config.endpoints,
@@ -148,13 +150,31 @@ impl Shared {
             settle_hook: settle,
             metrics,
             neighbors,
+            budgets,
         }
     }
 
     /// Ends a request: metrics, then the hook (log, budgets).
     pub fn settle(&self, s: Settlement) {
         self.metrics.settle(&s);
+        if let (Some(b), Some(id)) = (&self.budgets, s.reservation) {
+            let actual = crate::budget::Amount {
+                money: s.cost.0,
+                tokens: s.usage.prompt_tokens + s.usage.completion_tokens,
+            };
+            for w in b.settle(id, actual, s.bytes_up + s.bytes_down, crate::budget::now()) {
+                log::warn!("{w}");
+            }
+        }
         (self.settle_hook)(s);
+    }
+
+    /// Output tokens assumed when a request sets no cap.
+    pub fn default_max_tokens(&self) -> u64 {
+        self.config
+            .balancer
+            .as_ref()
+            .map_or(4096, |b| b.default_max_tokens)
     }
 
     /// `max_body` of the balancer section.

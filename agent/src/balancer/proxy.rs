@@ -23,7 +23,8 @@ use super::settle::{self, Outcome, Settlement};
 use super::sse::{SseFilter, Usage};
 use super::upstream::{InFlight, Upstream};
 use super::{ClientBody, Shared};
-use crate::config::{Money, Prefer};
+use crate::budget::{Amount, Payer};
+use crate::config::{Money, OnExhaust, Prefer};
 use crate::devices::{self, Identity};
 
 /// Largest non-streamed answer kept to read its `usage` (bigger answers are still relayed,
@@ -281,6 +282,76 @@ async fn forward(
             return e.response();
         }
     };
+    // Budgets: reserve the worst case at the first candidate's prices; when a budget is used
+    // up, deny or take the downgrade route, as the device's group says.
+    let payer = Payer {
+        device: who.device.clone(),
+        group: who.group.clone(),
+    };
+    let max_out = output_cap(&req.body, req.suffix, shared.default_max_tokens());
+    let est_in = input_estimate(req.raw.len());
+    let (mut pool, mut order) = match candidates(&shared, &resolution, &who) {
+        Ok(p) => p,
+        Err(e) => {
+            settlement.finish();
+            return e.response();
+        }
+    };
+    let mut resolution = resolution;
+    let mut downgraded: Option<String> = None;
+    if let Some(budgets) = shared.budgets.clone() {
+        let first = order.first().map(|&i| pool[i].clone());
+        let need = |u: Option<&Arc<Upstream>>| worst_case(u, est_in, max_out);
+        let now = crate::budget::now();
+        match budgets.reserve(&payer, need(first.as_ref()), now) {
+            Ok(id) => settlement.reservation = Some(id),
+            Err(ex) => {
+                let currency = cfg.agent.currency.clone();
+                let over = |ex: &crate::budget::Exhausted| {
+                    ProxyError::over_budget(ex, &currency, crate::budget::now())
+                };
+                let (mode, route_name) = crate::budget::on_exhaust(&cfg, &payer);
+                let down = (mode == OnExhaust::Downgrade)
+                    .then_some(route_name)
+                    .flatten()
+                    .and_then(|r| route::resolve_named(&cfg, &r, &req.model));
+                let Some(down) = down else {
+                    log::info!(
+                        "llm over budget: {} ({}): {}",
+                        who.ip,
+                        payer.group,
+                        ex.message(&currency)
+                    );
+                    settlement.outcome = Outcome::OverBudget;
+                    settlement.finish();
+                    return over(&ex).response();
+                };
+                match candidates(&shared, &down, &who) {
+                    Ok((p, o)) => {
+                        let first = o.first().map(|&i| p[i].clone());
+                        match budgets.reserve(&payer, need(first.as_ref()), now) {
+                            Ok(id) => {
+                                settlement.reservation = Some(id);
+                                downgraded = Some(ex.name());
+                                (pool, order, resolution) = (p, o, down);
+                            }
+                            Err(ex2) => {
+                                settlement.outcome = Outcome::OverBudget;
+                                settlement.finish();
+                                return over(&ex2).response();
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        settlement.finish();
+                        return e.response();
+                    }
+                }
+            }
+        }
+    }
+    settlement.downgraded = downgraded.clone();
+
     settlement.model = resolution.upstream_model.clone();
     let rewrite = resolution.upstream_model != req.model || (req.stream && !req.client_wants_usage);
     if let Some(obj) = req.body.as_object_mut().filter(|_| rewrite) {
@@ -300,74 +371,39 @@ async fn forward(
         req.raw.clone()
     };
     settlement.bytes_up = body.len() as u64;
-
-    let usable: Vec<&Arc<Upstream>> = resolution
-        .pool
-        .iter()
-        .filter_map(|&i| shared.upstreams.get(i))
-        .filter(|u| u.unusable.is_none())
-        .collect();
-    let mut pool: Vec<&Arc<Upstream>> = usable.iter().copied().filter(|u| u.available()).collect();
-    if pool.is_empty() && !usable.is_empty() {
-        let out: Vec<(f64, Ejection)> = usable.iter().filter_map(|u| u.ejection()).collect();
-        if out.len() == usable.len() && out.iter().all(|(_, why)| *why == Ejection::RateLimited) {
-            // Every upstream asked us to wait: pass that on rather than knock again.
-            let wait = out
-                .iter()
-                .map(|(s, _)| *s)
-                .fold(f64::INFINITY, f64::min)
-                .ceil()
-                .max(1.0) as u64;
-            let mut e = ProxyError::upstream(
-                StatusCode::TOO_MANY_REQUESTS,
-                "upstream_rate_limited",
-                format!(
-                    "every endpoint for '{}' is rate limited; retry in {wait}s",
-                    resolution.upstream_model
-                ),
-            );
-            e.retry_after = Some(wait);
-            settlement.finish();
-            return e.response();
-        }
-        // Out after failures: rather than fail blindly, try the one due back soonest (the
-        // likeliest to have recovered; rate-limited ones keep their wait).
-        if let Some(u) = usable
-            .iter()
-            .filter(|u| {
-                u.ejection()
-                    .is_none_or(|(_, why)| why != Ejection::RateLimited)
-            })
-            .min_by(|a, b| {
-                let (ea, eb) = (
-                    a.ejection().map_or(0.0, |e| e.0),
-                    b.ejection().map_or(0.0, |e| e.0),
-                );
-                ea.total_cmp(&eb)
-            })
-        {
-            log::warn!(
-                "every endpoint for '{}' is out of rotation; trying '{}', which is due back soonest",
-                resolution.upstream_model,
-                u.name()
-            );
-            pool.push(u);
-        }
-    }
-    let order = {
-        let cands: Vec<_> = pool.iter().map(|u| u.candidate()).collect();
-        shared.rank(&resolution, &who.key(), &cands)
-    };
     let deadline = started + shared.request_timeout();
     let attempts = 1 + shared.retries() as usize;
     let mut last: Option<ProxyError> = None;
     let mut all_429 = true;
     let mut min_retry_after: Option<u64> = None;
 
+    let mut held_at: Option<(Option<Money>, Option<Money>)> = order
+        .first()
+        .map(|&i| (pool[i].endpoint.price_input, pool[i].endpoint.price_output));
     for (n, &i) in order.iter().take(attempts).enumerate() {
-        let up = pool[i];
+        let up = &pool[i];
         settlement.endpoint = Some(up.name().to_string());
         settlement.failovers = n as u32;
+        // Another endpoint, other prices: the reservation follows (or this one is skipped).
+        let prices = (up.endpoint.price_input, up.endpoint.price_output);
+        if let (Some(b), Some(id)) = (&shared.budgets, settlement.reservation) {
+            if held_at != Some(prices) {
+                if let Err(ex) = b.rebase(
+                    id,
+                    worst_case(Some(up), est_in, max_out),
+                    crate::budget::now(),
+                ) {
+                    last = Some(ProxyError::over_budget(
+                        &ex,
+                        &cfg.agent.currency,
+                        crate::budget::now(),
+                    ));
+                    all_429 = false;
+                    continue;
+                }
+                held_at = Some(prices);
+            }
+        }
         // Full endpoints are skipped while others remain; the last candidate waits its turn.
         let permit = match up.permits.clone().try_acquire_owned() {
             Ok(p) => p,
@@ -485,6 +521,7 @@ async fn forward(
             resp,
             RelayParts {
                 settlement: settlement.take(),
+                downgraded,
                 endpoint: up.clone(),
                 stream: req.stream,
                 strip_usage: req.stream && !req.client_wants_usage,
@@ -560,6 +597,8 @@ impl PendingSettlement {
                 duration: Duration::ZERO,
                 outcome: Outcome::Failed,
                 failovers: 0,
+                reservation: None,
+                downgraded: None,
             }),
         }
     }
@@ -602,6 +641,116 @@ impl Drop for PendingSettlement {
     }
 }
 
+/// The usable upstreams of `res` and the order the strategy tries them in; `Err` when every
+/// one of them asked us to wait (their soonest `Retry-After` is passed on).
+fn candidates(
+    shared: &Shared,
+    res: &route::Resolution,
+    who: &Identity,
+) -> Result<(Vec<Arc<Upstream>>, Vec<usize>), ProxyError> {
+    let usable: Vec<&Arc<Upstream>> = res
+        .pool
+        .iter()
+        .filter_map(|&i| shared.upstreams.get(i))
+        .filter(|u| u.unusable.is_none())
+        .collect();
+    let mut pool: Vec<Arc<Upstream>> = usable
+        .iter()
+        .filter(|u| u.available())
+        .map(|u| (*u).clone())
+        .collect();
+    if pool.is_empty() && !usable.is_empty() {
+        let out: Vec<(f64, Ejection)> = usable.iter().filter_map(|u| u.ejection()).collect();
+        if out.len() == usable.len() && out.iter().all(|(_, why)| *why == Ejection::RateLimited) {
+            // Every upstream asked us to wait: pass that on rather than knock again.
+            let wait = out
+                .iter()
+                .map(|(s, _)| *s)
+                .fold(f64::INFINITY, f64::min)
+                .ceil()
+                .max(1.0) as u64;
+            let mut e = ProxyError::upstream(
+                StatusCode::TOO_MANY_REQUESTS,
+                "upstream_rate_limited",
+                format!(
+                    "every endpoint for '{}' is rate limited; retry in {wait}s",
+                    res.upstream_model
+                ),
+            );
+            e.retry_after = Some(wait);
+            return Err(e);
+        }
+        // Out after failures: rather than fail blindly, try the one due back soonest (the
+        // likeliest to have recovered; rate-limited ones keep their wait).
+        if let Some(u) = usable
+            .iter()
+            .filter(|u| {
+                u.ejection()
+                    .is_none_or(|(_, why)| why != Ejection::RateLimited)
+            })
+            .min_by(|a, b| {
+                let (ea, eb) = (
+                    a.ejection().map_or(0.0, |e| e.0),
+                    b.ejection().map_or(0.0, |e| e.0),
+                );
+                ea.total_cmp(&eb)
+            })
+        {
+            log::warn!(
+                "every endpoint for '{}' is out of rotation; trying '{}', which is due back soonest",
+                res.upstream_model,
+                u.name()
+            );
+            pool.push((*u).clone());
+        }
+    }
+    let cands: Vec<_> = pool.iter().map(|u| u.candidate()).collect();
+    let order = shared.rank(res, &who.key(), &cands);
+    Ok((pool, order))
+}
+
+/// Input tokens assumed for a body of `bytes`: one per 3 bytes, rounded up. English runs
+/// near 4 bytes a token and the JSON around the messages is not tokenised at all, so this
+/// errs high; the real count replaces it at settlement.
+pub fn input_estimate(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(3)
+}
+
+/// Output tokens a request may produce: `max_completion_tokens` or `max_tokens` (else the
+/// configured default), times `n` choices; embeddings produce none.
+pub fn output_cap(body: &serde_json::Value, suffix: &str, default: u64) -> u64 {
+    if suffix == "/embeddings" {
+        return 0;
+    }
+    let cap = body
+        .get("max_completion_tokens")
+        .and_then(|v| v.as_u64())
+        .or_else(|| body.get("max_tokens").and_then(|v| v.as_u64()))
+        .unwrap_or(default);
+    let n = body
+        .get("n")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(1)
+        .clamp(1, 128);
+    cap.saturating_mul(n)
+}
+
+/// The most a request may cost at `up`'s prices (an endpoint without prices counts as free:
+/// the config requires prices whenever a money budget exists).
+fn worst_case(up: Option<&Arc<Upstream>>, est_in: u64, max_out: u64) -> Amount {
+    let usage = Usage {
+        prompt_tokens: est_in,
+        completion_tokens: max_out,
+        estimated: true,
+    };
+    Amount {
+        money: up
+            .and_then(|u| settle::cost(&u.endpoint, usage))
+            .map_or(0, |m| m.0),
+        tokens: est_in + max_out,
+    }
+}
+
 /// A one-line reason for a client error, with its cause chain.
 fn describe(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -617,6 +766,8 @@ fn describe(e: &dyn std::error::Error) -> String {
 /// What the relay needs besides the upstream response.
 struct RelayParts {
     settlement: Settlement,
+    /// The budget that sent this request to the downgrade route (a response header).
+    downgraded: Option<String>,
     endpoint: Arc<Upstream>,
     stream: bool,
     strip_usage: bool,
@@ -648,6 +799,13 @@ fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Re
     }
     if let Ok(v) = HeaderValue::from_str(parts.endpoint.name()) {
         out = out.header("x-hearth-endpoint", v);
+    }
+    if let Some(v) = parts
+        .downgraded
+        .as_deref()
+        .and_then(|d| HeaderValue::from_str(d).ok())
+    {
+        out = out.header("x-hearth-downgraded", v);
     }
     let relay = Relay {
         inner: body,

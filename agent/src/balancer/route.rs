@@ -112,6 +112,30 @@ pub fn resolve(cfg: &Config, q: RouteQuery) -> Result<Resolution, Vec<String>> {
     })
 }
 
+/// The pool of route `name` for a request for `model` (a downgrade: the route is chosen by
+/// name, its match conditions do not apply). `None` if the route has no usable endpoint.
+pub fn resolve_named(cfg: &Config, name: &str, model: &str) -> Option<Resolution> {
+    let r = cfg.routes.iter().find(|r| r.meta.name == name)?;
+    let pool: Vec<usize> = r
+        .endpoints
+        .iter()
+        .filter_map(|e| cfg.endpoints.iter().position(|x| x.meta.name == *e))
+        .collect();
+    if pool.is_empty() {
+        return None;
+    }
+    let default_strategy = cfg
+        .balancer
+        .as_ref()
+        .map_or(Strategy::LeastConnections, |b| b.strategy);
+    Some(Resolution {
+        pool,
+        upstream_model: r.model.clone().unwrap_or_else(|| model.to_string()),
+        strategy: r.strategy.unwrap_or(default_strategy),
+        route: Some(r.meta.name.clone()),
+    })
+}
+
 /// Model names a client can ask for: the endpoints' models and the routes' aliases (globs
 /// are patterns, not names, and are left out), sorted, without duplicates.
 pub fn available_models(cfg: &Config) -> Vec<String> {

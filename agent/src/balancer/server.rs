@@ -207,6 +207,8 @@ pub struct Balancer {
     settle: SettleHook,
     /// MAC lookup.
     neighbors: Option<Arc<NeighborLookup>>,
+    /// Budget ledgers requests reserve against (`None`: no accounting, as in some tests).
+    budgets: Option<Arc<crate::budget::Budgets>>,
     /// What observers (the control socket) see.
     handle: BalancerHandle,
 }
@@ -275,11 +277,18 @@ impl Balancer {
             probes: Vec::new(),
             settle,
             neighbors,
+            budgets: None,
             handle: BalancerHandle {
                 published: Arc::new(RwLock::new(None)),
                 metrics: super::metrics::BalancerMetrics::new(),
             },
         }
+    }
+
+    /// Requests reserve and settle against `budgets`.
+    pub fn with_budgets(mut self, budgets: Arc<crate::budget::Budgets>) -> Self {
+        self.budgets = Some(budgets);
+        self
     }
 
     /// The view the control socket reads.
@@ -345,6 +354,7 @@ impl Balancer {
             self.settle.clone(),
             self.handle.metrics.clone(),
             self.neighbors.clone(),
+            self.budgets.clone(),
         ));
         self.sync_probes(&shared.upstreams, Some(&client)).await;
         self.publish(Some(shared.clone()));

@@ -24,6 +24,8 @@ pub enum Outcome {
     Failed,
     /// The request itself was refused (bad body, unknown model): never sent upstream.
     Rejected,
+    /// A budget was used up (`on_exhaust deny`, or nothing to downgrade to).
+    OverBudget,
 }
 
 impl Outcome {
@@ -36,6 +38,7 @@ impl Outcome {
             Outcome::ClientGone => "client_gone",
             Outcome::Failed => "failed",
             Outcome::Rejected => "rejected",
+            Outcome::OverBudget => "over_budget",
         }
     }
 }
@@ -72,6 +75,10 @@ pub struct Settlement {
     pub outcome: Outcome,
     /// Upstreams tried before the one that answered (failover count).
     pub failovers: u32,
+    /// The budget reservation this request holds until it is settled.
+    pub reservation: Option<crate::budget::ReservationId>,
+    /// The budget whose exhaustion sent it to the downgrade route.
+    pub downgraded: Option<String>,
 }
 
 /// Cost of `usage` at the endpoint's prices (per 1M tokens), rounded up to a micro-unit;
@@ -88,7 +95,7 @@ impl Settlement {
     /// One log line, as `logread` shows it.
     pub fn log_line(&self) -> String {
         format!(
-            "llm {} client={} host={} device={} group={} endpoint={} model={} tokens={}/{}{} cost={} bytes={}/{} ttfb={} duration={:.3}s failovers={}",
+            "llm {} client={} host={} device={} group={} endpoint={} model={} tokens={}/{}{} cost={} bytes={}/{} ttfb={} duration={:.3}s failovers={}{}",
             self.outcome.as_str(),
             self.client,
             self.host.as_deref().unwrap_or("-"),
@@ -107,6 +114,10 @@ impl Settlement {
                 .unwrap_or_else(|| "-".into()),
             self.duration.as_secs_f64(),
             self.failovers,
+            self.downgraded
+                .as_ref()
+                .map(|d| format!(" downgraded=({d})"))
+                .unwrap_or_default(),
         )
     }
 }

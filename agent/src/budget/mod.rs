@@ -18,6 +18,7 @@
 
 pub mod period;
 pub mod store;
+pub mod subsystem;
 #[cfg(test)]
 mod tests;
 
@@ -583,6 +584,11 @@ impl Budgets {
             a.reserved_tokens = 0;
             s.accounts.insert((scope, kind), a);
         }
+    }
+
+    /// Marks the ledger changed (a save failed: try again).
+    pub fn mark_dirty(&self) {
+        self.lock().dirty = true;
     }
 
     /// Requests in flight holding a reservation.

@@ -56,6 +56,11 @@ pub fn agent(r: &mut SectionReader) -> Agent {
         runtime_dir: r.get("runtime_dir", d.runtime_dir, values::abs_path),
         flush_interval: r.get("flush_interval", d.flush_interval, seconds(10, 86_400)),
         currency: r.get("currency", d.currency, values::currency),
+        timezone: r.opt("timezone", |s| {
+            crate::budget::Tz::parse(s)
+                .map(|_| s.trim().to_string())
+                .map_err(|e| format!("{e}; give a POSIX TZ string as in /etc/TZ, e.g. CET-1CEST,M3.5.0,M10.5.0/3"))
+        }),
     }
 }
 
@@ -215,6 +220,9 @@ pub fn balancer(r: &mut SectionReader) -> Balancer {
         }),
         retries: r.get("retries", 2, |s| {
             values::uint(s, 0, 10, "a retry count").map(|v| v as u32)
+        }),
+        default_max_tokens: r.get("default_max_tokens", 4096, |s| {
+            values::uint(s, 1, 10_000_000, "a number of tokens")
         }),
     }
 }

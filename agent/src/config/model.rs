@@ -87,6 +87,9 @@ pub struct Agent {
     pub flush_interval: u32,
     /// ISO 4217 code all money options are in.
     pub currency: String,
+    /// POSIX TZ string budget days and months are counted in (`CET-1CEST,M3.5.0,M10.5.0/3`);
+    /// `None` = `$TZ`, else `/etc/TZ` (OpenWRT), else UTC.
+    pub timezone: Option<String>,
 }
 
 impl Default for Agent {
@@ -97,6 +100,7 @@ impl Default for Agent {
             runtime_dir: PathBuf::from("/var/run/hearth"),
             flush_interval: 300,
             currency: "USD".into(),
+            timezone: None,
         }
     }
 }
@@ -392,6 +396,8 @@ pub struct Balancer {
     pub max_body: u64,
     /// Extra upstreams tried before the first byte reaches the client.
     pub retries: u32,
+    /// Output tokens assumed for budget reservations when a request sets no `max_tokens`.
+    pub default_max_tokens: u64,
 }
 
 /// `config endpoint`: an LLM upstream.

@@ -360,7 +360,11 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
         }
     }
 
-    // Endpoints: one way to give the key; prices come in pairs.
+    // Endpoints: one way to give the key; prices come in pairs, and are required as soon as a
+    // money budget exists (an unpriced model would spend without counting).
+    let money_budgets = crate::budget::limits(cfg)
+        .iter()
+        .any(|l| l.metric == crate::budget::Metric::Money);
     for e in &cfg.endpoints {
         if r.has(&e.meta, "api_key") && r.has(&e.meta, "api_key_file") {
             r.opt(
@@ -385,6 +389,12 @@ pub fn cross_check(cfg: &Config, pkg: &Package, path: &Path, errors: &mut Vec<Co
                 "endpoint",
                 "price_input",
                 "is missing while price_output is set; give both prices (0 for free)".into(),
+            ),
+            (false, false) if money_budgets => r.opt(
+                &e.meta,
+                "endpoint",
+                "price_input",
+                "is required because money budgets are configured (llm_day/llm_month): give price_input and price_output per 1M tokens, 0 for a free endpoint".into(),
             ),
             _ => {}
         }

@@ -33,6 +33,8 @@ pub const SOCKET_NAME: &str = "control.sock";
 pub struct Sources {
     /// The balancer's view, when the balancer runs in this daemon.
     pub balancer: Option<BalancerHandle>,
+    /// The budget ledgers (`/usage`).
+    pub budgets: Option<Arc<crate::budget::Budgets>>,
     /// When the daemon started.
     started: Instant,
     /// Config path and when it was last applied.
@@ -44,9 +46,13 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn new(balancer: Option<BalancerHandle>) -> Arc<Self> {
+    pub fn new(
+        balancer: Option<BalancerHandle>,
+        budgets: Option<Arc<crate::budget::Budgets>>,
+    ) -> Arc<Self> {
         Arc::new(Sources {
             balancer,
+            budgets,
             started: Instant::now(),
             config: Mutex::new(None),
             generation: Mutex::new(0),
@@ -74,7 +80,26 @@ impl Sources {
             "generation": generation,
             "balancer": self.balancer.as_ref().map(|b| b.status()),
             "shaping": shaping,
+            "budgets": self.budgets.as_ref().map(|b| {
+                let rows = b.usage(crate::budget::now());
+                serde_json::json!({
+                    "in_flight": b.in_flight(),
+                    "warnings": rows.iter().filter(|r| r.warning && !r.exhausted).map(|r| r.to_json()).collect::<Vec<_>>(),
+                    "exhausted": rows.iter().filter(|r| r.exhausted).map(|r| r.to_json()).collect::<Vec<_>>(),
+                })
+            }),
         })
+    }
+
+    /// Every account and budget (`hearth usage`).
+    fn usage(&self) -> serde_json::Value {
+        match &self.budgets {
+            Some(b) => serde_json::json!({
+                "source": "daemon",
+                "rows": b.usage(crate::budget::now()).iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+            }),
+            None => serde_json::json!({"source": "daemon", "rows": []}),
+        }
     }
 
     fn metrics(&self) -> String {
@@ -88,6 +113,33 @@ impl Sources {
         ));
         if let Some(b) = &self.balancer {
             b.metrics_text(&mut out);
+        }
+        if let Some(b) = &self.budgets {
+            let rows = b.usage(crate::budget::now());
+            out.push_str("# HELP hearth_budget_spent Spent in the current period (money in micro-units of the currency, tokens, bytes).\n# TYPE hearth_budget_spent gauge\n");
+            for r in &rows {
+                out.push_str(&format!(
+                    "hearth_budget_spent{{scope=\"{}\",period=\"{}\",metric=\"{}\"}} {}\n",
+                    r.scope, r.period, r.metric, r.spent
+                ));
+            }
+            out.push_str("# HELP hearth_budget_limit Configured budget for the period (same units).\n# TYPE hearth_budget_limit gauge\n");
+            for r in rows.iter().filter(|r| r.limit.is_some()) {
+                out.push_str(&format!(
+                    "hearth_budget_limit{{scope=\"{}\",period=\"{}\",metric=\"{}\"}} {}\n",
+                    r.scope,
+                    r.period,
+                    r.metric,
+                    r.limit.unwrap_or(0)
+                ));
+            }
+            out.push_str("# HELP hearth_budget_reserved Held by requests in flight (same units).\n# TYPE hearth_budget_reserved gauge\n");
+            for r in rows.iter().filter(|r| r.metric != "bytes") {
+                out.push_str(&format!(
+                    "hearth_budget_reserved{{scope=\"{}\",period=\"{}\",metric=\"{}\"}} {}\n",
+                    r.scope, r.period, r.metric, r.reserved
+                ));
+            }
         }
         out
     }
@@ -108,6 +160,11 @@ async fn serve(sources: Arc<Sources>, req: Request<Incoming>) -> Response<Full<B
             "application/json",
             sources.status().to_string(),
         ),
+        (&Method::GET, "/usage") => reply(
+            StatusCode::OK,
+            "application/json",
+            sources.usage().to_string(),
+        ),
         (&Method::GET, "/metrics") => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -116,7 +173,7 @@ async fn serve(sources: Arc<Sources>, req: Request<Incoming>) -> Response<Full<B
         (_, path) => reply(
             StatusCode::NOT_FOUND,
             "application/json",
-            serde_json::json!({"error": format!("unknown path {path}; try /status or /metrics")})
+            serde_json::json!({"error": format!("unknown path {path}; try /status, /usage or /metrics")})
                 .to_string(),
         ),
     }
@@ -293,7 +350,7 @@ mod tests {
         )
         .unwrap();
         let cfg = Arc::new(crate::config::load(&cfg_path).unwrap());
-        let mut c = Control::new(Sources::new(None));
+        let mut c = Control::new(Sources::new(None, None));
         let (_t, stop) = shutdown::channel();
         c.reconcile(&cfg, &stop).await.unwrap();
         let sock = run.join(SOCKET_NAME);
@@ -313,7 +370,7 @@ mod tests {
         let (st, _) = get(&sock, "/nope").await.unwrap();
         assert_eq!(st, StatusCode::NOT_FOUND);
         // A second agent with the same runtime_dir must not take the socket over.
-        let mut other = Control::new(Sources::new(None));
+        let mut other = Control::new(Sources::new(None, None));
         let err = other.reconcile(&cfg, &stop).await.unwrap_err();
         assert!(
             err.message.contains("another hearth is running"),

@@ -197,11 +197,15 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
     let neighbors = crate::balancer::NeighborLookup::system(std::path::Path::new(
         crate::devices::leases::DEFAULT_PATH,
     ));
+    let budgets = crate::budget::subsystem::BudgetSubsystem::new();
     let balancer =
-        crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), Some(neighbors));
-    let sources = crate::control::Sources::new(Some(balancer.handle()));
+        crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), Some(neighbors))
+            .with_budgets(budgets.budgets());
+    let sources = crate::control::Sources::new(Some(balancer.handle()), Some(budgets.budgets()));
+    // Budgets load their ledger before the balancer takes requests.
     vec![
         Box::new(crate::control::Control::new(sources.clone())),
+        Box::new(budgets),
         Box::new(crate::shaping::subsystem::Shaping::new(Some(sources))),
         Box::new(balancer),
     ]
