@@ -68,8 +68,15 @@ enum Command {
     },
     /// Show LLM spend, tokens and data use per device and group against their budgets
     Usage {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// Print JSON (what LuCI reads)
+        #[arg(long)]
+        json: bool,
+        /// Only this device (a device section name), with its group and the household
+        #[arg(long)]
+        device: Option<String>,
+        /// Only this group, with its devices
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Wi-Fi planner: coverage report and recommendations from survey data
     Plan {
@@ -125,7 +132,16 @@ fn main() -> ExitCode {
         Command::Status { json, metrics } => {
             status(config::resolve_path(cli.config), json, metrics)
         }
-        Command::Usage { .. } => not_yet("usage", "budgets (issue 5)"),
+        Command::Usage {
+            json,
+            device,
+            group,
+        } => usage(
+            config::resolve_path(cli.config),
+            json,
+            device.as_deref(),
+            group.as_deref(),
+        ),
         Command::Plan { .. } => not_yet("plan", "the Wi-Fi planner (issue 7)"),
         Command::Rpcd { .. } => not_yet("rpcd", "the LuCI/rpcd plugin (issue 8)"),
         Command::Demo { .. } => not_yet(
@@ -147,6 +163,64 @@ fn control_socket(path: &std::path::Path) -> PathBuf {
         Err(_) => config::Agent::default().runtime_dir,
     };
     dir.join(hearth::control::SOCKET_NAME)
+}
+
+fn usage(path: PathBuf, json: bool, device: Option<&str>, group: Option<&str>) -> ExitCode {
+    use hearth::budget::report;
+    let cfg = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for (what, name, known) in [
+        (
+            "device",
+            device,
+            cfg.devices
+                .iter()
+                .any(|d| Some(d.meta.name.as_str()) == device),
+        ),
+        (
+            "group",
+            group,
+            group == Some(hearth::config::DEFAULT_GROUP)
+                || cfg
+                    .groups
+                    .iter()
+                    .any(|g| Some(g.meta.name.as_str()) == group),
+        ),
+    ] {
+        if let (Some(n), false) = (name, known) {
+            eprintln!(
+                "hearth usage: no {what} section named '{n}' in {}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let (source, rows) = match report::fetch(&cfg, &control_socket(&path)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hearth usage: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rows = report::filter(&cfg, rows, device, group);
+    if json {
+        let source = match source {
+            report::Source::Daemon => "daemon",
+            report::Source::Ledger => "ledger",
+        };
+        println!(
+            "{}",
+            serde_json::json!({"source": source, "currency": cfg.agent.currency, "rows": rows})
+        );
+    } else {
+        print!("{}", report::render(&rows, source, &cfg.agent.currency));
+    }
+    ExitCode::SUCCESS
 }
 
 fn status(path: PathBuf, json: bool, metrics: bool) -> ExitCode {
@@ -264,6 +338,38 @@ fn render_status(v: &serde_json::Value) -> String {
         }
         _ => {
             let _ = writeln!(out, "shaping off (no 'config shaper' section)");
+        }
+    }
+    let b = &v["budgets"];
+    if b.is_object() {
+        let list = |k: &str| b[k].as_array().cloned().unwrap_or_default();
+        let (warn, out_of) = (list("warnings"), list("exhausted"));
+        let _ = writeln!(
+            out,
+            "budgets: {} request(s) holding a reservation, {} over 80%, {} used up{}",
+            b["in_flight"],
+            warn.len(),
+            out_of.len(),
+            if warn.is_empty() && out_of.is_empty() {
+                ""
+            } else {
+                " (hearth usage shows all)"
+            }
+        );
+        for (r, what) in out_of
+            .iter()
+            .map(|r| (r, "used up"))
+            .chain(warn.iter().map(|r| (r, "over 80%")))
+        {
+            let _ = writeln!(
+                out,
+                "  {} {} of {} ({}): {what}, resets {}",
+                r["option"].as_str().unwrap_or("?"),
+                r["metric"].as_str().unwrap_or("?"),
+                r["scope"].as_str().unwrap_or("?"),
+                r["period_id"].as_str().unwrap_or("?"),
+                r["resets_at"].as_str().unwrap_or("?")
+            );
         }
     }
     out

@@ -133,6 +133,28 @@ impl Client {
             .await
             .expect("connect in time")
             .expect("connect");
+        Client::over(addr, stream).await
+    }
+
+    /// Connects to `addr` from the local address `source` (another 127.0.0.0/8 address plays
+    /// another device on the LAN).
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Client {
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        let stream = timeout(PATIENCE, socket.connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Client::over(addr, stream).await
+    }
+
+    async fn over(addr: SocketAddr, stream: TcpStream) -> Client {
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .expect("handshake");

@@ -518,6 +518,23 @@ pub fn format_money(micros: u64) -> String {
     }
 }
 
+/// The inverse of [`format_money`]: `0.0035` -> 3500 micro-units.
+pub fn parse_money(text: &str) -> u64 {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let whole: u64 = whole
+        .parse()
+        .unwrap_or_else(|_| panic!("bad money {text:?}"));
+    let mut digits = frac.to_string();
+    assert!(digits.len() <= 6, "bad money {text:?}");
+    while digits.len() < 6 {
+        digits.push('0');
+    }
+    whole * 1_000_000
+        + digits
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("bad money {text:?}"))
+}
+
 /// The cost of `prompt`/`completion` tokens at prices given in micro-units per 1M tokens,
 /// rounded up to a micro-unit, in micro-units.
 pub fn cost_micros(price_input: u64, price_output: u64, prompt: u64, completion: u64) -> u64 {

@@ -1053,3 +1053,42 @@ impl Drop for Relay {
         self.settle();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_case_output_follows_the_request_caps() {
+        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(
+            output_cap(&j(r#"{"max_tokens": 50}"#), "/chat/completions", 4096),
+            50
+        );
+        // The newer name wins; n multiplies.
+        assert_eq!(
+            output_cap(
+                &j(r#"{"max_tokens": 50, "max_completion_tokens": 70, "n": 3}"#),
+                "/chat/completions",
+                4096
+            ),
+            210
+        );
+        assert_eq!(output_cap(&j(r#"{}"#), "/completions", 4096), 4096);
+        assert_eq!(
+            output_cap(&j(r#"{"max_tokens": 50}"#), "/embeddings", 4096),
+            0
+        );
+        // Nonsense values fall back to the default, n is bounded.
+        assert_eq!(
+            output_cap(
+                &j(r#"{"max_tokens": -1, "n": 1000}"#),
+                "/chat/completions",
+                10
+            ),
+            1280
+        );
+        assert_eq!(input_estimate(0), 0);
+        assert_eq!(input_estimate(10), 4);
+    }
+}

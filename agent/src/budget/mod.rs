@@ -17,6 +17,7 @@
 //! The engine is pure: the caller passes the time; [`store`] persists the ledgers.
 
 pub mod period;
+pub mod report;
 pub mod store;
 pub mod subsystem;
 #[cfg(test)]
