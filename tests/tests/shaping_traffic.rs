@@ -189,3 +189,107 @@ fn a_capped_device_gets_its_cap_and_an_uncapped_one_the_rest_uploading_at_once()
         false,
     );
 }
+
+/// The `free` device's class id on `link`, from hearth's own plan (`--dry-run --json`).
+fn class_of(bed: &Testbed, cfg: &std::path::Path, link: &str, role: &str) -> String {
+    let p = bed.hearth_apply(cfg, &["--dry-run", "--json"]).ok_json();
+    p["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["device"] == link)
+        .flat_map(|l| l["classes"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["role"] == role)
+        .and_then(|c| c["classid"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no {role} class on {link} in {p}"))
+}
+
+#[test]
+fn a_device_over_its_data_budget_is_throttled_through_the_shaping_reconcile() {
+    let name = "a_device_over_its_data_budget_is_throttled_through_the_shaping_reconcile";
+    if !can_run(name, TOOLS) {
+        return;
+    }
+    let _serial = lock();
+    let bed = Testbed::new("data", 2);
+    bed.wait_connected();
+    // The free device may move 0.004 GiB (4.1 MiB) a month, then 1 Mbit/s.
+    let text = format!(
+        "config agent 'main'\n\toption runtime_dir '{run}'\n\toption state_dir '{state}'\n\n{}",
+        ShapingConfig::default().text().replace(
+            "config device 'free'\n",
+            "config device 'free'\n\toption data_month '0.004'\n\toption data_throttle '1000'\n",
+        ),
+        run = bed.dir.path().join("run").display(),
+        state = bed.dir.path().join("state").display(),
+    );
+    let cfg = bed.config("data", &text);
+    let down = class_of(&bed, &cfg, "br0", "Device(\"free\")");
+    let up = class_of(&bed, &cfg, "ifb4br0", "Device(\"free\")");
+    let bin = hearth_e2e::netns::hearth();
+    let _daemon = bed.router.spawn(&[
+        bin.to_str().expect("UTF-8 path"),
+        "run",
+        "--config",
+        cfg.to_str().expect("UTF-8 path"),
+    ]);
+    let ceil = |link: &str, id: &str| {
+        bed.observe()
+            .links
+            .get(link)
+            .and_then(|l| l.class(id).and_then(|c| c.ceil()))
+    };
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(40),
+                "{what}: not within 40 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    wait_for("the tree is applied", &|| {
+        ceil("br0", &down) == Some(20_000_000)
+    });
+    // Push about 10 MB down to the device: well past its budget.
+    let server = IperfServer::start(&bed.internet, INTERNET_ADDR, 5210);
+    let pushed = IperfClient::start(&bed.devices[FREE], &server, 4, true)
+        .finish()
+        .unwrap_or_else(|e| panic!("push: {e}"));
+    drop(server);
+    eprintln!("{name}: pushed at {pushed:.1} Mbit/s");
+    // The counters are charged and the class ceilings drop to data_throttle, both ways.
+    wait_for("the download class is throttled", &|| {
+        ceil("br0", &down) == Some(1_000_000)
+    });
+    assert_eq!(ceil("ifb4br0", &up), Some(1_000_000));
+    let usage = bed.router.must(&[
+        bin.to_str().expect("UTF-8 path"),
+        "usage",
+        "--json",
+        "--device",
+        "free",
+        "--config",
+        cfg.to_str().expect("UTF-8 path"),
+    ]);
+    let u: serde_json::Value = serde_json::from_str(&usage).expect("usage JSON");
+    let row = u["rows"]
+        .as_array()
+        .and_then(|r| {
+            r.iter().find(|r| {
+                r["scope"] == "device:free" && r["metric"] == "bytes" && r["period"] == "month"
+            })
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no data row in {u}"));
+    assert_eq!(row["exhausted"], true, "{row}");
+    assert!(row["spent"].as_u64() >= row["limit"].as_u64(), "{row}");
+    // And the traffic really is held to the throttle.
+    measure(
+        &bed,
+        "throttled device download (1 Mbit/s)",
+        &[(FREE, 1.0)],
+        true,
+    );
+}

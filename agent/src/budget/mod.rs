@@ -11,8 +11,9 @@
 //! pays for it by being refused.)
 //!
 //! Whose budgets: the household's (`balancer.llm_month`), the group's (`llm_day`,
-//! `llm_month`, `llm_tokens_day`, `data_month` on the group section: shared by its devices),
-//! and a device's own — only the budget options its own section sets.
+//! `llm_month`, `llm_tokens_day` on the group section: shared by its devices), and a device's
+//! own — only the budget options its own section sets. Data budgets (`data_month`) are per
+//! device: a group's `data_month` is each member's allowance, as in shaping.
 //!
 //! The engine is pure: the caller passes the time; [`store`] persists the ledgers.
 
@@ -141,13 +142,6 @@ pub fn limits(cfg: &Config) -> Vec<Limit> {
             l.llm_tokens_day,
             "llm_tokens_day",
         );
-        push(
-            &s,
-            PeriodKind::Month,
-            Metric::Bytes,
-            l.data_month.0,
-            "data_month",
-        );
     }
     for d in &cfg.devices {
         let s = Scope::Device(d.meta.name.clone());
@@ -173,13 +167,11 @@ pub fn limits(cfg: &Config) -> Vec<Limit> {
             o.llm_tokens_day.unwrap_or(0),
             "llm_tokens_day",
         );
-        push(
-            &s,
-            PeriodKind::Month,
-            Metric::Bytes,
-            o.data_month.map_or(0, |b| b.0),
-            "data_month",
-        );
+        // Per device, inherited from the group when the device sets none.
+        let data = o
+            .data_month
+            .unwrap_or_else(|| cfg.group_limits(&d.group).data_month);
+        push(&s, PeriodKind::Month, Metric::Bytes, data.0, "data_month");
     }
     out
 }
@@ -356,6 +348,9 @@ struct State {
     accounts: BTreeMap<(Scope, PeriodKind), Account>,
     reservations: HashMap<ReservationId, Reservation>,
     next_id: ReservationId,
+    /// Count the balancer's bytes in data budgets (off when shaping's LAN classes already
+    /// see every byte a device exchanges, the router's answers included).
+    llm_bytes: bool,
     /// Changed since the last save.
     dirty: bool,
     /// A period ended since the last save (save now).
@@ -379,6 +374,7 @@ impl Budgets {
                 accounts: BTreeMap::new(),
                 reservations: HashMap::new(),
                 next_id: 1,
+                llm_bytes: true,
                 dirty: false,
                 rolled: false,
                 warned: BTreeSet::new(),
@@ -398,6 +394,11 @@ impl Budgets {
         let mut s = self.lock();
         s.tz = tz;
         s.limits = limits;
+    }
+
+    /// Whether settled LLM requests add their bytes to data use (see `State::llm_bytes`).
+    pub fn count_llm_bytes(&self, on: bool) {
+        self.lock().llm_bytes = on;
     }
 
     /// Whether any money or token budget applies to `payer` (else admission is free).
@@ -453,6 +454,7 @@ impl Budgets {
             return Vec::new();
         };
         s.release_hold(&r.scopes, r.amount, now);
+        let bytes = if s.llm_bytes { bytes } else { 0 };
         let charged = actual != Amount::default() || bytes > 0;
         for scope in &r.scopes {
             for kind in [PeriodKind::Day, PeriodKind::Month] {

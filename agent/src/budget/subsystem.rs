@@ -126,6 +126,9 @@ impl Subsystem for BudgetSubsystem {
             let n = l.len();
             let zone = tz.spec.clone();
             self.budgets.configure(tz, l);
+            // Shaping's LAN classes count every byte of a device, LLM answers included.
+            self.budgets
+                .count_llm_bytes(!config.shapers.iter().any(|s| s.lan_device.is_some()));
             let dir = config.agent.state_dir.clone();
             let mut summary = format!("{n} budget(s), time zone {zone}");
             if !self.loaded {

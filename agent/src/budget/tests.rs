@@ -72,12 +72,16 @@ fn config_budgets_are_read_from_household_groups_and_device_overrides() {
             "household llm_month money 30000000",
             "group:kids llm_month money 5000000",
             "group:kids llm_tokens_day tokens 100000",
-            "group:kids data_month bytes 2147483648",
             "device:tablet llm_day money 500000",
+            "device:tablet data_month bytes 2147483648",
+            "device:phone data_month bytes 2147483648",
         ]
     );
-    // The phone sets nothing of its own: it shares the group's budgets, it has none.
-    assert!(!l.iter().any(|l| l.scope == Scope::Device("phone".into())));
+    // The phone sets no money budget of its own: it shares the group's. Data budgets are
+    // each device's own, the group's value being the default.
+    assert!(!l
+        .iter()
+        .any(|l| l.scope == Scope::Device("phone".into()) && l.metric != Metric::Bytes));
 }
 
 #[test]

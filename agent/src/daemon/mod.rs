@@ -198,6 +198,7 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
         crate::devices::leases::DEFAULT_PATH,
     ));
     let budgets = crate::budget::subsystem::BudgetSubsystem::new();
+    let ledgers = budgets.budgets();
     let balancer =
         crate::balancer::server::Balancer::new(crate::balancer::log_settlement(), Some(neighbors))
             .with_budgets(budgets.budgets());
@@ -206,7 +207,10 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
     vec![
         Box::new(crate::control::Control::new(sources.clone())),
         Box::new(budgets),
-        Box::new(crate::shaping::subsystem::Shaping::new(Some(sources))),
+        Box::new(crate::shaping::subsystem::Shaping::new(
+            Some(sources),
+            Some(ledgers),
+        )),
         Box::new(balancer),
     ]
 }

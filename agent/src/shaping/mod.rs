@@ -74,7 +74,7 @@ pub enum Direction {
 }
 
 /// What a class is for (labels, counters, and which classes budgets may throttle).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ClassRole {
     /// The HTB root class at the link rate.
     Root,
@@ -89,7 +89,7 @@ pub enum ClassRole {
 }
 
 /// WAN priority tiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TierKind {
     High,
     Normal,

@@ -8,8 +8,14 @@
 //! A link watcher (rtnetlink link events) re-applies the plan in force when a shaped device
 //! comes back with a new ifindex — a PPPoE reconnect recreates `pppoe-wan`, a USB modem
 //! re-enumerates — so shaping never silently disappears until the next reload.
+//!
+//! The same thread reads the device and group class counters every [`COUNTER_POLL`] and
+//! charges the bytes to the data budgets; a device over its `data_month` is throttled by
+//! re-planning with it in [`PlanInputs::throttled`] (its class ceiling drops to
+//! `data_throttle`) and applying — through the same reconcile, not a side channel — and
+//! released the same way when the month turns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +24,11 @@ use crate::config::Config;
 use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
 use crate::netlink::{shaping as exec, socket::RouteSocket};
 
-use super::{plan, Capabilities, PlanInputs};
+use super::{plan, Capabilities, ClassRole, PlanInputs, ShapingPlan};
+use crate::budget::{Budgets, Scope};
+
+/// How often class counters are charged to the data budgets.
+pub const COUNTER_POLL: Duration = Duration::from_secs(5);
 
 /// The plan in force and the ifindex of each of its devices when it was applied.
 struct Applied {
@@ -35,6 +45,150 @@ struct Shared {
     apply_lock: Mutex<()>,
     /// Set at shutdown: the watcher starts no new apply and ends.
     stopping: AtomicBool,
+    /// The ledgers data use is charged to.
+    budgets: Option<Arc<Budgets>>,
+    /// What a re-plan needs: the config and kernel capabilities in force.
+    inputs: Mutex<Option<(Arc<Config>, Capabilities)>>,
+    /// Devices throttled in the plan in force.
+    throttled: Mutex<HashSet<String>>,
+    /// Last byte count seen per (link, class role), to charge only the difference.
+    seen: Mutex<HashMap<(String, ClassRole), u64>>,
+}
+
+/// Who a class's bytes count for.
+fn scope_of(role: &ClassRole) -> Option<Scope> {
+    match role {
+        ClassRole::Device(d) => Some(Scope::Device(d.clone())),
+        ClassRole::Group(g) => Some(Scope::Group(g.clone())),
+        _ => None,
+    }
+}
+
+/// Reads the counters of `plan` and charges what grew since the last reading (a counter that
+/// went down belongs to a class created anew: all of it is new). With `baseline`, only
+/// remembers the values (classes that existed before this agent started).
+fn charge(shared: &Shared, sock: &mut RouteSocket, plan: &ShapingPlan, baseline: bool) {
+    let Some(budgets) = &shared.budgets else {
+        return;
+    };
+    let counters = match exec::counters(sock, plan) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("shaping: cannot read class counters for data budgets: {e}");
+            return;
+        }
+    };
+    let now = crate::budget::now();
+    let mut seen = lock(&shared.seen);
+    for c in counters {
+        let Some(scope) = scope_of(&c.role) else {
+            continue;
+        };
+        let key = (c.device.clone(), c.role.clone());
+        let delta = match seen.insert(key, c.bytes) {
+            _ if baseline => 0,
+            Some(last) if c.bytes >= last => c.bytes - last,
+            Some(_) => c.bytes,
+            // A class this agent just created starts near zero.
+            None => c.bytes,
+        };
+        for w in budgets.add_bytes(&scope, delta, now) {
+            log::warn!("{w}");
+        }
+    }
+}
+
+/// Devices over their data budget now.
+fn over_data(shared: &Shared) -> HashSet<String> {
+    shared
+        .budgets
+        .as_ref()
+        .map(|b| b.over_data(crate::budget::now()))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| match s {
+            Scope::Device(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Charges the counters and, when the set of devices over their data budget changed,
+/// re-plans and applies.
+fn poll_data(shared: &Shared) {
+    let Some(plan) = lock(&shared.applied).as_ref().map(|a| a.plan.clone()) else {
+        return;
+    };
+    let mut sock = match RouteSocket::open() {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("shaping: netlink: {e}");
+            return;
+        }
+    };
+    charge(shared, &mut sock, &plan, false);
+    let over = over_data(shared);
+    if over == *lock(&shared.throttled) {
+        return;
+    }
+    let Some((cfg, caps)) = lock(&shared.inputs).clone() else {
+        return;
+    };
+    let _serial = lock(&shared.apply_lock);
+    if shared.stopping.load(Ordering::SeqCst) {
+        return;
+    }
+    let p = match plan_with(&cfg, caps, &over) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("shaping: cannot plan the data-budget throttle: {e}");
+            return;
+        }
+    };
+    match exec::apply(&mut sock, &p) {
+        Ok(r) => {
+            let old = lock(&shared.throttled).clone();
+            for d in over.difference(&old) {
+                let rate = cfg
+                    .devices
+                    .iter()
+                    .find(|x| x.meta.name == *d)
+                    .map(|x| cfg.device_limits(x).data_throttle.0)
+                    .unwrap_or(0);
+                log::warn!("shaping: device '{d}' used its data_month: throttled to {rate} kbit/s until the month ends");
+            }
+            for d in old.difference(&over) {
+                log::info!("shaping: device '{d}' is no longer throttled");
+            }
+            log::info!(
+                "shaping: data-budget throttle applied ({} changes)",
+                r.changes
+            );
+            charge(shared, &mut sock, &p, false);
+            *lock(&shared.throttled) = over;
+            *lock(&shared.applied) = Some(Applied {
+                ifindexes: ifindexes(&p),
+                plan: p,
+            });
+        }
+        Err(e) => log::error!("shaping: applying the data-budget throttle failed: {e}"),
+    }
+}
+
+/// The plan for `cfg` with `throttled` devices.
+fn plan_with(
+    cfg: &Config,
+    caps: Capabilities,
+    throttled: &HashSet<String>,
+) -> Result<ShapingPlan, super::PlanError> {
+    plan(
+        cfg,
+        &PlanInputs {
+            caps,
+            throttled: throttled.clone(),
+            ..Default::default()
+        },
+    )
 }
 
 /// How often the watcher looks at `stopping` when no link event arrives.
@@ -65,7 +219,12 @@ fn watch(shared: Arc<Shared>) {
             return;
         }
     };
+    let mut last_poll = std::time::Instant::now();
     while !shared.stopping.load(Ordering::SeqCst) {
+        if last_poll.elapsed() >= COUNTER_POLL {
+            last_poll = std::time::Instant::now();
+            poll_data(&shared);
+        }
         let batch = match events.wait() {
             Ok(b) => b,
             Err(e) => {
@@ -120,11 +279,17 @@ pub struct Shaping {
 }
 
 impl Shaping {
-    pub fn new(sources: Option<Arc<crate::control::Sources>>) -> Self {
+    pub fn new(
+        sources: Option<Arc<crate::control::Sources>>,
+        budgets: Option<Arc<Budgets>>,
+    ) -> Self {
         Shaping {
             caps: None,
             sources,
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared {
+                budgets,
+                ..Shared::default()
+            }),
             watching: false,
         }
     }
@@ -176,16 +341,16 @@ impl Subsystem for Shaping {
                         ))
                     })?,
                 };
-                let p = plan(
-                    &cfg,
-                    &PlanInputs {
-                        caps,
-                        ..Default::default()
-                    },
-                )
-                .map_err(|e| err(e.to_string()))?;
+                let throttled = over_data(&shared);
+                let p = plan_with(&cfg, caps, &throttled).map_err(|e| err(e.to_string()))?;
                 let _serial = lock(&shared.apply_lock);
                 let report = exec::apply(&mut sock, &p).map_err(|e| err(e.to_string()))?;
+                // Counters of classes that were already there (shaping outlives restarts)
+                // were charged by the previous run; start counting from here.
+                let first = lock(&shared.seen).is_empty();
+                charge(&shared, &mut sock, &p, first);
+                *lock(&shared.throttled) = throttled;
+                *lock(&shared.inputs) = Some((cfg.clone(), caps));
                 *lock(&shared.applied) = Some(Applied {
                     ifindexes: ifindexes(&p),
                     plan: p.clone(),
