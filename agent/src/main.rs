@@ -77,6 +77,9 @@ enum Command {
         /// Only this group, with its devices
         #[arg(long)]
         group: Option<String>,
+        /// Acknowledge a spend anomaly (KEY as shown: device:NAME or endpoint:NAME)
+        #[arg(long, value_name = "KEY", conflicts_with_all = ["device", "group"])]
+        ack: Option<String>,
     },
     /// Wi-Fi planner: coverage report and recommendations from survey data
     Plan {
@@ -132,10 +135,14 @@ fn main() -> ExitCode {
         Command::Status { json, metrics } => {
             status(config::resolve_path(cli.config), json, metrics)
         }
+        Command::Usage { ack: Some(key), .. } => {
+            ack_anomaly(config::resolve_path(cli.config), &key)
+        }
         Command::Usage {
             json,
             device,
             group,
+            ack: None,
         } => usage(
             config::resolve_path(cli.config),
             json,
@@ -163,6 +170,38 @@ fn control_socket(path: &std::path::Path) -> PathBuf {
         Err(_) => config::Agent::default().runtime_dir,
     };
     dir.join(hearth::control::SOCKET_NAME)
+}
+
+fn ack_anomaly(path: PathBuf, key: &str) -> ExitCode {
+    let socket = control_socket(&path);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hearth usage: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = format!("/anomaly/ack?key={key}");
+    match rt.block_on(hearth::control::request(&socket, http::Method::POST, &path)) {
+        Ok((s, _)) if s.is_success() => {
+            println!("acknowledged {key}");
+            ExitCode::SUCCESS
+        }
+        Ok((_, body)) => {
+            eprintln!("hearth usage: {body}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "hearth is not running, or not reachable at {} ({e})",
+                socket.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn usage(path: PathBuf, json: bool, device: Option<&str>, group: Option<&str>) -> ExitCode {
@@ -356,6 +395,16 @@ fn render_status(v: &serde_json::Value) -> String {
                 " (hearth usage shows all)"
             }
         );
+        for a in list("anomalies") {
+            let _ = writeln!(
+                out,
+                "  SPEND ANOMALY {}: {} micro-units this window, {:.1}x usual (hearth usage --ack {})",
+                a["key"].as_str().unwrap_or("?"),
+                a["window_spend"],
+                a["ratio"].as_f64().unwrap_or(0.0),
+                a["key"].as_str().unwrap_or("?")
+            );
+        }
         for (r, what) in out_of
             .iter()
             .map(|r| (r, "used up"))

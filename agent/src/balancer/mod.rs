@@ -162,7 +162,17 @@ impl Shared {
                 money: s.cost.0,
                 tokens: s.usage.prompt_tokens + s.usage.completion_tokens,
             };
-            for w in b.settle(id, actual, s.bytes_up + s.bytes_down, crate::budget::now()) {
+            let now = crate::budget::now();
+            for w in b.settle(id, actual, s.bytes_up + s.bytes_down, now) {
+                log::warn!("{w}");
+            }
+            for w in b.observe_spend(
+                s.endpoint.as_deref(),
+                s.device.as_deref(),
+                s.cost.0,
+                &self.config.agent.currency,
+                now,
+            ) {
                 log::warn!("{w}");
             }
         }

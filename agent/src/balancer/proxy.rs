@@ -289,6 +289,13 @@ async fn forward(
         group: who.group.clone(),
     };
     let max_out = output_cap(&req.body, req.suffix, shared.default_max_tokens());
+    // A device flagged for a spend anomaly (with anomaly_shift) goes to the cheapest endpoint.
+    let mut resolution = resolution;
+    if let (Some(b), Some(d)) = (&shared.budgets, &who.device) {
+        if b.shifted(d) {
+            resolution.strategy = crate::config::Strategy::Cost;
+        }
+    }
     let est_in = input_estimate(req.raw.len());
     let (mut pool, mut order) = match candidates(&shared, &resolution, &who) {
         Ok(p) => p,
@@ -297,7 +304,6 @@ async fn forward(
             return e.response();
         }
     };
-    let mut resolution = resolution;
     let mut downgraded: Option<String> = None;
     if let Some(budgets) = shared.budgets.clone() {
         let first = order.first().map(|&i| pool[i].clone());

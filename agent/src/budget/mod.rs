@@ -17,6 +17,7 @@
 //!
 //! The engine is pure: the caller passes the time; [`store`] persists the ledgers.
 
+pub mod anomaly;
 pub mod period;
 pub mod report;
 pub mod store;
@@ -363,6 +364,8 @@ struct State {
 /// store. All methods take the current time in Unix seconds.
 pub struct Budgets {
     state: Mutex<State>,
+    /// Spend-rate anomalies (own lock: it never holds the ledgers').
+    detector: Mutex<anomaly::Detector>,
 }
 
 impl Budgets {
@@ -379,7 +382,73 @@ impl Budgets {
                 rolled: false,
                 warned: BTreeSet::new(),
             }),
+            detector: Mutex::new(anomaly::Detector::default()),
         }
+    }
+
+    fn detector(&self) -> std::sync::MutexGuard<'_, anomaly::Detector> {
+        match self.detector.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Anomaly detection settings (from the balancer section).
+    pub fn configure_anomaly(&self, settings: anomaly::Settings) {
+        self.detector().settings = settings;
+    }
+
+    /// Feeds a settled request's cost to the anomaly detector; returns what to log.
+    pub fn observe_spend(
+        &self,
+        endpoint: Option<&str>,
+        device: Option<&str>,
+        micros: u64,
+        currency: &str,
+        now: i64,
+    ) -> Vec<String> {
+        if micros == 0 {
+            return Vec::new();
+        }
+        let mut d = self.detector();
+        let window = d.settings.window;
+        let keys = endpoint
+            .map(|e| format!("endpoint:{e}"))
+            .into_iter()
+            .chain(device.map(|x| format!("device:{x}")));
+        let mut out = Vec::new();
+        for k in keys {
+            if let Some(a) = d.record(&k, micros, now) {
+                out.push(format!(
+                    "spend anomaly: {k} spent {} {currency} in the current {window} s window, {:.1}x its usual {} {currency}{}; acknowledge with: hearth usage --ack {k}",
+                    Money(a.window_spend),
+                    a.window_spend as f64 / a.baseline.max(1.0),
+                    Money(a.baseline.round() as u64),
+                    if d.settings.shift && k.starts_with("device:") {
+                        "; its requests go to the cheapest endpoint until then"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        out
+    }
+
+    /// Flagged spenders.
+    pub fn anomalies(&self) -> Vec<anomaly::Anomaly> {
+        self.detector().active()
+    }
+
+    /// Clears the flag on `key` (`device:NAME`, `endpoint:NAME`).
+    pub fn acknowledge(&self, key: &str) -> bool {
+        self.detector().acknowledge(key)
+    }
+
+    /// Whether `device`'s requests should go to the cheapest endpoint (flagged, shift on).
+    pub fn shifted(&self, device: &str) -> bool {
+        let d = self.detector();
+        d.settings.shift && d.is_flagged(&format!("device:{device}"))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -126,6 +126,14 @@ impl Subsystem for BudgetSubsystem {
             let n = l.len();
             let zone = tz.spec.clone();
             self.budgets.configure(tz, l);
+            if let Some(b) = &config.balancer {
+                self.budgets.configure_anomaly(super::anomaly::Settings {
+                    factor: b.anomaly_factor as f64 / 1e6,
+                    min: b.anomaly_min.0,
+                    window: i64::from(b.anomaly_window),
+                    shift: b.anomaly_shift,
+                });
+            }
             // Shaping's LAN classes count every byte of a device, LLM answers included.
             self.budgets
                 .count_llm_bytes(!config.shapers.iter().any(|s| s.lan_device.is_some()));

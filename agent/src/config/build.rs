@@ -224,6 +224,21 @@ pub fn balancer(r: &mut SectionReader) -> Balancer {
         default_max_tokens: r.get("default_max_tokens", 4096, |s| {
             values::uint(s, 1, 10_000_000, "a number of tokens")
         }),
+        anomaly_factor: r.get("anomaly_factor", 5_000_000, |s| {
+            let m = Money::parse(s).map_err(|_| {
+                format!("expected a factor such as 5 or 2.5 (0 = off), got '{s}'")
+            })?;
+            if m.0 != 0 && m.0 < 1_000_000 {
+                return Err(format!("a factor below 1 would flag normal spending, got '{s}'; use 0 to turn detection off"));
+            }
+            if m.0 > 1_000_000_000 {
+                return Err(format!("a factor above 1000 never fires, got '{s}'"));
+            }
+            Ok(m.0)
+        }),
+        anomaly_min: r.get("anomaly_min", Money(100_000), Money::parse),
+        anomaly_window: r.get("anomaly_window", 300, seconds(10, 86_400)),
+        anomaly_shift: r.get("anomaly_shift", false, values::boolean),
     }
 }
 

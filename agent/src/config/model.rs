@@ -398,6 +398,15 @@ pub struct Balancer {
     pub retries: u32,
     /// Output tokens assumed for budget reservations when a request sets no `max_tokens`.
     pub default_max_tokens: u64,
+    /// Spend anomaly: a window spending more than this times its baseline (micro-units of
+    /// the factor: 5_000_000 = 5x); 0 = off.
+    pub anomaly_factor: u64,
+    /// Spend below this in a window is never an anomaly.
+    pub anomaly_min: Money,
+    /// Anomaly window, seconds.
+    pub anomaly_window: u32,
+    /// Send a flagged device's requests to the cheapest endpoint until acknowledged.
+    pub anomaly_shift: bool,
 }
 
 /// `config endpoint`: an LLM upstream.

@@ -86,6 +86,7 @@ impl Sources {
                     "in_flight": b.in_flight(),
                     "warnings": rows.iter().filter(|r| r.warning && !r.exhausted).map(|r| r.to_json()).collect::<Vec<_>>(),
                     "exhausted": rows.iter().filter(|r| r.exhausted).map(|r| r.to_json()).collect::<Vec<_>>(),
+                    "anomalies": b.anomalies().iter().map(|a| a.to_json()).collect::<Vec<_>>(),
                 })
             }),
         })
@@ -97,6 +98,7 @@ impl Sources {
             Some(b) => serde_json::json!({
                 "source": "daemon",
                 "rows": b.usage(crate::budget::now()).iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+                "anomalies": b.anomalies().iter().map(|a| a.to_json()).collect::<Vec<_>>(),
             }),
             None => serde_json::json!({"source": "daemon", "rows": []}),
         }
@@ -133,6 +135,10 @@ impl Sources {
                     r.limit.unwrap_or(0)
                 ));
             }
+            out.push_str("# HELP hearth_spend_anomaly 1 while a spender is flagged for spending far above its usual rate.\n# TYPE hearth_spend_anomaly gauge\n");
+            for a in b.anomalies() {
+                out.push_str(&format!("hearth_spend_anomaly{{key=\"{}\"}} 1\n", a.key));
+            }
             out.push_str("# HELP hearth_budget_reserved Held by requests in flight (same units).\n# TYPE hearth_budget_reserved gauge\n");
             for r in rows.iter().filter(|r| r.metric != "bytes") {
                 out.push_str(&format!(
@@ -160,6 +166,26 @@ async fn serve(sources: Arc<Sources>, req: Request<Incoming>) -> Response<Full<B
             "application/json",
             sources.status().to_string(),
         ),
+        (&Method::POST, "/anomaly/ack") => {
+            let key = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")))
+                .unwrap_or("")
+                .to_string();
+            match sources.budgets.as_ref().map(|b| b.acknowledge(&key)) {
+                Some(true) => reply(
+                    StatusCode::OK,
+                    "application/json",
+                    serde_json::json!({"acknowledged": key}).to_string(),
+                ),
+                _ => reply(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    serde_json::json!({"error": format!("'{key}' is not flagged")}).to_string(),
+                ),
+            }
+        }
         (&Method::GET, "/usage") => reply(
             StatusCode::OK,
             "application/json",
@@ -310,6 +336,15 @@ impl Subsystem for Control {
 
 /// Client side: `GET path` on the control socket; returns the status and the body.
 pub async fn get(socket: &Path, path: &str) -> std::io::Result<(StatusCode, String)> {
+    request(socket, Method::GET, path).await
+}
+
+/// One request to the control socket with an empty body.
+pub async fn request(
+    socket: &Path,
+    method: Method,
+    path: &str,
+) -> std::io::Result<(StatusCode, String)> {
     let io_err = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
     let stream = UnixStream::connect(socket).await?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -317,6 +352,7 @@ pub async fn get(socket: &Path, path: &str) -> std::io::Result<(StatusCode, Stri
         .map_err(|e| io_err(&e))?;
     tokio::spawn(conn);
     let req = Request::builder()
+        .method(method)
         .uri(path)
         .header(header::HOST, "hearth")
         .body(Full::new(Bytes::new()))
@@ -335,6 +371,103 @@ pub async fn get(socket: &Path, path: &str) -> std::io::Result<(StatusCode, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn budgets_usage_and_anomalies_over_the_socket() {
+        use crate::budget::{anomaly, Amount, Budgets, Payer, Tz};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_path = dir.path().join("hearth");
+        let run = dir.path().join("run");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "config agent main\n option runtime_dir '{}'\n",
+                run.display()
+            ),
+        )
+        .unwrap();
+        let cfg = Arc::new(crate::config::load(&cfg_path).unwrap());
+        let budgets = Arc::new(Budgets::new(Tz::utc(), Vec::new()));
+        budgets.configure_anomaly(anomaly::Settings {
+            factor: 5.0,
+            min: 1000,
+            window: 300,
+            shift: true,
+        });
+        // A device spends 2000 a window for an hour, then 20 000 at once.
+        let now = crate::budget::now();
+        for i in 0..12 {
+            budgets.observe_spend(Some("cloud"), Some("tv"), 2000, "USD", now - 3600 + i * 300);
+        }
+        let warn = budgets.observe_spend(Some("cloud"), Some("tv"), 20_000, "USD", now);
+        assert_eq!(warn.len(), 2, "endpoint and device: {warn:?}");
+        assert!(
+            warn[1].contains("device:tv") && warn[1].contains("cheapest"),
+            "{warn:?}"
+        );
+        assert!(budgets.shifted("tv"));
+        let payer = Payer {
+            device: Some("tv".into()),
+            group: "default".into(),
+        };
+        let r = budgets
+            .reserve(
+                &payer,
+                Amount {
+                    money: 5,
+                    tokens: 5,
+                },
+                now,
+            )
+            .unwrap();
+        budgets.settle(
+            r,
+            Amount {
+                money: 5,
+                tokens: 5,
+            },
+            0,
+            now,
+        );
+
+        let mut c = Control::new(Sources::new(None, Some(budgets.clone())));
+        let (_t, stop) = shutdown::channel();
+        c.reconcile(&cfg, &stop).await.unwrap();
+        let sock = run.join(SOCKET_NAME);
+        let (_, body) = get(&sock, "/usage").await.unwrap();
+        let u: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            u["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["scope"] == "device:tv" && r["spent"] == 5),
+            "{u}"
+        );
+        assert_eq!(u["anomalies"][0]["key"], "device:tv", "{u}");
+        let (_, body) = get(&sock, "/status").await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["budgets"]["anomalies"].as_array().map(Vec::len),
+            Some(2),
+            "{v}"
+        );
+        let (_, metrics) = get(&sock, "/metrics").await.unwrap();
+        assert!(
+            metrics.contains("hearth_spend_anomaly{key=\"device:tv\"} 1"),
+            "{metrics}"
+        );
+        let (st, _) = request(&sock, Method::POST, "/anomaly/ack?key=device:tv")
+            .await
+            .unwrap();
+        assert_eq!(st, StatusCode::OK);
+        assert!(!budgets.shifted("tv"));
+        let (st, _) = request(&sock, Method::POST, "/anomaly/ack?key=device:tv")
+            .await
+            .unwrap();
+        assert_eq!(st, StatusCode::NOT_FOUND, "no longer flagged");
+        c.flush().await.unwrap();
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn status_and_metrics_over_the_socket() {
