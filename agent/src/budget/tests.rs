@@ -389,3 +389,32 @@ fn a_damaged_ledger_is_kept_aside_and_the_previous_generation_used() {
     assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
     assert!(dir.path().join("ledger.json.1.corrupt").exists());
 }
+
+#[test]
+fn the_device_decides_between_deny_and_downgrade_else_its_group() {
+    let doc = crate::uci::Document::parse(
+        "hearth",
+        "config group kids\n option on_exhaust downgrade\n option downgrade_route cheap\n\
+         config group adults\n\
+         config device tablet\n option mac aa:bb:cc:dd:ee:01\n option group kids\n\
+         config device strict\n option mac aa:bb:cc:dd:ee:02\n option group kids\n option on_exhaust deny\n\
+         config device laptop\n option mac aa:bb:cc:dd:ee:03\n option group adults\n\
+         config endpoint e\n option url http://127.0.0.1:9/v1\n list model m\n\
+         config route cheap\n option match_model cheap\n list endpoint e\n",
+    )
+    .unwrap();
+    let cfg = crate::config::from_package(doc.package(), "t".as_ref()).unwrap();
+    let payer = |d: Option<&str>, g: &str| Payer {
+        device: d.map(str::to_string),
+        group: g.into(),
+    };
+    assert_eq!(
+        on_exhaust(&cfg, &payer(Some("tablet"), "kids")),
+        (OnExhaust::Downgrade, Some("cheap".into()))
+    );
+    assert_eq!(on_exhaust(&cfg, &payer(Some("strict"), "kids")).0, OnExhaust::Deny);
+    assert_eq!(on_exhaust(&cfg, &payer(Some("laptop"), "adults")).0, OnExhaust::Deny);
+    // An unknown client in a group (by its group's settings) and in `default`.
+    assert_eq!(on_exhaust(&cfg, &payer(None, "kids")).0, OnExhaust::Downgrade);
+    assert_eq!(on_exhaust(&cfg, &payer(None, "default")), (OnExhaust::Deny, None));
+}
