@@ -13,5 +13,6 @@ pub mod daemon;
 pub mod devices;
 pub mod logger;
 pub mod netlink;
+pub mod planner;
 pub mod shaping;
 pub mod uci;
