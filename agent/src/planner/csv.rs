@@ -101,6 +101,17 @@ pub fn read(
                 .into(),
         ));
     }
+    for a in &aps {
+        if a.pos.x > home.width || a.pos.y > home.height || a.pos.floor >= home.floors {
+            return Err(fatal(
+                Place::File,
+                format!(
+                    "AP '{}' at ({}, {}) on floor {} is outside the home ({} x {} m, {} floor(s)); check --ap and the planner section's width, height and floors",
+                    a.id, a.pos.x, a.pos.y, a.pos.floor, home.width, home.height, home.floors
+                ),
+            ));
+        }
+    }
     let mut lines = text
         .lines()
         .enumerate()

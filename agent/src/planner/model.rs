@@ -388,7 +388,7 @@ mod tests {
         // Half-way out of the radius it is weaker; beyond it there is none.
         let half = m.correction(0, Band::B5g, at(16.5, 8.0));
         assert!(half < 0.0 && half.abs() < r.abs() * 0.6, "{half} vs {r}");
-        assert_eq!(m.correction(0, Band::B5g, at(15.0, 4.5)).abs() < 1.0, true);
+        assert!(m.correction(0, Band::B5g, at(15.0, 4.5)).abs() < 1.0);
         assert_eq!(m.correction(0, Band::B5g, at(19.0, 9.9)), 0.0);
         // Other bands and floors have no residuals here.
         assert_eq!(m.correction(0, Band::B2g4, at(15.0, 8.0)), 0.0);

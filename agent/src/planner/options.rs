@@ -444,6 +444,16 @@ fn lower(a: Confidence, b: Confidence) -> Confidence {
     }
 }
 
+/// The `q` quantile (0..1) of the finite values, `NEG_INFINITY` when there are none.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NEG_INFINITY;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
 fn fmt_pos(p: Pos) -> String {
     format!("({:.1}, {:.1}) on floor {}", p.x, p.y, p.floor)
 }
@@ -600,12 +610,13 @@ fn move_candidates(ctx: &Ctx) -> Vec<Pos> {
     out
 }
 
-/// The best position for the main AP among the candidates (by coverage and rooms; ties: the
-/// shortest move). `None` when there is no candidate.
+/// The best position for the main AP among the candidates: by coverage and rooms, then by
+/// the margin (the weakest tenth of the home, whole dB), then the shortest move. `None` when
+/// there is no candidate.
 pub fn best_move(ctx: &Ctx) -> Option<Pos> {
     let here = ctx.survey.aps[0].pos;
     let standard = ctx.survey.aps[0].standard;
-    let mut best: Option<(f64, f64, Pos)> = None;
+    let mut best: Option<((f64, f64), f64, Pos)> = None;
     for c in move_candidates(ctx) {
         let txs = ctx.with_main(ctx.main_tx(c, standard));
         let sv = model::field(ctx.model, &txs, ctx.primary, &ctx.search.cells);
@@ -614,7 +625,7 @@ pub fn best_move(ctx: &Ctx) -> Option<Pos> {
             .iter()
             .map(|r| model::field(ctx.model, &txs, ctx.primary, &r.positions))
             .collect();
-        let score = r1(ctx.score(&sv, &rv));
+        let score = (r1(ctx.score(&sv, &rv)), percentile(&sv, 0.1).round());
         let dist = model::distance(c, here);
         let better = match best {
             None => true,
@@ -682,7 +693,10 @@ pub fn move_ap(ctx: &Ctx, keep: &PlanOption, best: Option<Pos>) -> PlanOption {
     let cov_ok = ctx.meets_coverage(&p);
     o.reaches_target = cov_ok && ctx.meets_busy(p.busy_5ghz);
     o.verdict = if o.reaches_target {
-        format!("free and enough: {}", coverage_verdict(ctx, &p))
+        format!(
+            "moving the router is free and enough: {}",
+            coverage_verdict(ctx, &p)
+        )
     } else if cov_ok {
         "fixes coverage but not the busy 5 GHz channel".into()
     } else {
@@ -701,6 +715,17 @@ struct Candidate {
     pos: Pos,
     wired: bool,
 }
+
+/// The best node position found so far: (score in half points, preference, goodput), the
+/// candidate, its backhaul and goodput, and the search-grid and room values with it.
+struct Placement(
+    (i64, u8, i64),
+    Candidate,
+    Backhaul,
+    f64,
+    Vec<f64>,
+    Vec<Vec<f64>>,
+);
 
 /// `add_mesh`: greedy placement of up to three nodes.
 pub fn add_mesh(ctx: &Ctx, keep: &PlanOption) -> PlanOption {
@@ -749,14 +774,7 @@ pub fn add_mesh(ctx: &Ctx, keep: &PlanOption) -> PlanOption {
     let mut values = keep.values.clone();
     for k in 0..3 {
         // Key: (score in half points, preference, goodput).
-        let mut best: Option<(
-            (i64, u8, i64),
-            Candidate,
-            Backhaul,
-            f64,
-            Vec<f64>,
-            Vec<Vec<f64>>,
-        )> = None;
+        let mut best: Option<Placement> = None;
         for &c in &candidates {
             if nodes
                 .iter()
@@ -817,10 +835,10 @@ pub fn add_mesh(ctx: &Ctx, keep: &PlanOption) -> PlanOption {
             let s = ctx.score(&sv, &rv);
             let key = ((s * 2.0).round() as i64, pref, goodput.round() as i64);
             if best.as_ref().is_none_or(|b| key > b.0) {
-                best = Some((key, c, backhaul, goodput, sv, rv));
+                best = Some(Placement(key, c, backhaul, goodput, sv, rv));
             }
         }
-        let Some((key, c, backhaul, goodput, sv, rv)) = best else {
+        let Some(Placement(key, c, backhaul, goodput, sv, rv)) = best else {
             break;
         };
         // Stop when a node adds less than one point of coverage or rooms.
@@ -1144,7 +1162,8 @@ pub fn upgrade(
                 EHT_SHARE_MIN * 100.0
             ))
             }
-            None => gates.push("no client census: the number of Wi-Fi 7 clients is unknown".into()),
+            // The missing census is already among the reasons.
+            None => {}
             _ => {}
         }
         if snr_area < 0.2 {
@@ -1258,8 +1277,8 @@ pub fn recommend(options: &[PlanOption], budget: f64, currency: &str) -> Recomme
     if let Some(i) = pick(&|o| o.applicable && o.reaches_target && o.within_budget) {
         let o = &options[i];
         let reason = match o.kind {
-            Kind::Keep => format!("your setup already meets the target: {}", o.verdict),
-            _ if o.cost.1 == 0.0 => format!("free, and it reaches the target: {}", o.verdict),
+            Kind::Keep => format!("your setup {}", o.verdict),
+            _ if o.cost.1 == 0.0 => o.verdict.clone(),
             _ => format!(
                 "the best benefit per cost that reaches the target within your budget of {} {currency}: {} for {}-{} {currency}",
                 money(budget),
@@ -1268,10 +1287,15 @@ pub fn recommend(options: &[PlanOption], budget: f64, currency: &str) -> Recomme
                 money(o.cost.1)
             ),
         };
-        for other in options
-            .iter()
-            .filter(|x| x.kind > o.kind && x.applicable && x.reaches_target && x.within_budget)
-        {
+        let alternatives = options.iter().filter(|x| {
+            o.kind != Kind::Keep
+                && x.kind != o.kind
+                && x.cost.1 > 0.0
+                && x.applicable
+                && x.reaches_target
+                && x.within_budget
+        });
+        for other in alternatives {
             notes.push(format!(
                 "{} also reaches the target but gives less per {currency} ({}-{} {currency})",
                 other.kind.label(),
@@ -1381,6 +1405,7 @@ mod tests {
             "{:?}",
             r.notes
         );
+        assert_eq!(r.notes.len(), 1, "only paid alternatives are named");
     }
 
     #[test]

@@ -290,9 +290,15 @@ pub fn render(plan: &Plan) -> String {
 
 fn marker_ap(s: &mut String, ox: f64, oy: f64, scale: f64, p: Pos, label: &str) {
     let (x, y) = (ox + p.x * scale, oy + p.y * scale);
+    // Markers on the map carry a class (tests and LuCI find them); the legend's do not.
+    let class = if label.is_empty() {
+        ""
+    } else {
+        " class=\"ap\""
+    };
     let _ = writeln!(
         s,
-        "<rect class=\"ap\" x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"#222222\" stroke=\"#ffffff\" stroke-width=\"1.5\"/>",
+        "<rect{class} x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"#222222\" stroke=\"#ffffff\" stroke-width=\"1.5\"/>",
         x - 6.0,
         y - 6.0
     );
@@ -311,7 +317,8 @@ fn marker_proposed(s: &mut String, ox: f64, oy: f64, scale: f64, p: Pos, label: 
     let (x, y) = (ox + p.x * scale, oy + p.y * scale);
     let _ = writeln!(
         s,
-        "<polygon class=\"proposed\" points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" fill=\"#ffffff\" stroke=\"#0050c8\" stroke-width=\"2.5\"/>",
+        "<polygon{} points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" fill=\"#ffffff\" stroke=\"#0050c8\" stroke-width=\"2.5\"/>",
+        if label.is_empty() { "" } else { " class=\"proposed\"" },
         x,
         y - 8.0,
         x + 8.0,
