@@ -865,6 +865,27 @@ fn the_demo_config_finds_its_survey_next_to_it() {
     );
 }
 
+#[test]
+fn the_json_example_in_configs_is_a_valid_survey() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 300, "");
+    let survey = root().join("configs/survey-example.json");
+    let out = hearth(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "plan",
+        "--json",
+        "--survey",
+        survey.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_schema(&v);
+    assert_eq!(v["input"]["points"], 14);
+    assert_eq!(v["input"]["clients"]["wifi6e"], 4);
+}
+
 // === bad input ===
 
 #[test]

@@ -39,6 +39,9 @@ const SEARCH_MIN_RES_M: f64 = 1.0;
 /// At most this many search cells (all floors).
 const SEARCH_MAX_CELLS: usize = 1500;
 
+/// Most positions per room the grades and searches evaluate.
+const MAX_ROOM_POSITIONS: usize = 32;
+
 /// What the planner needs besides the survey (from the `planner` config section).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -127,6 +130,14 @@ fn rooms(survey: &Survey, primary: Band) -> Vec<Room> {
                 if !positions.iter().any(|q| model::distance(*q, p.pos) < 0.05) {
                     positions.push(p.pos);
                 }
+            }
+            // Grades rest on the median of at most MAX_ROOM_POSITIONS positions, taken evenly
+            // in file order: plenty for a median, and the searches stay fast on big surveys.
+            if positions.len() > MAX_ROOM_POSITIONS {
+                let step = positions.len() as f64 / MAX_ROOM_POSITIONS as f64;
+                positions = (0..MAX_ROOM_POSITIONS)
+                    .map(|i| positions[(i as f64 * step) as usize])
+                    .collect();
             }
             let on_floor: Vec<&Pos> = positions.iter().filter(|p| p.floor == floor).collect();
             let n = on_floor.len().max(1) as f64;
