@@ -20,6 +20,10 @@ $bin check --config configs/demo
 say "hearth uci show configs/demo (what 'uci show' would print on the router)"
 $bin uci show configs/demo
 
+say "hearth plan --config configs/demo (the Wi-Fi planner on configs/demo-survey.csv)"
+$bin plan --config configs/demo --svg "${TMPDIR:-/tmp}/hearth-demo-plan.svg" | sed -n '/^Now:/q;p'
+echo "(heatmap: ${TMPDIR:-/tmp}/hearth-demo-plan.svg)"
+
 say "a broken copy: every problem, with its line"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -14,5 +14,6 @@ pub mod daemon;
 pub mod devices;
 pub mod logger;
 pub mod netlink;
+pub mod planner;
 pub mod shaping;
 pub mod uci;

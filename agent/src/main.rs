@@ -81,11 +81,8 @@ enum Command {
         #[arg(long, value_name = "KEY", conflicts_with_all = ["device", "group"])]
         ack: Option<String>,
     },
-    /// Wi-Fi planner: coverage report and recommendations from survey data
-    Plan {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
-    },
+    /// Wi-Fi planner: coverage report and ranked recommendations from survey data
+    Plan(PlanArgs),
     /// Read and print UCI files (works on any /etc/config file)
     Uci {
         #[command(subcommand)]
@@ -101,6 +98,38 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
+}
+
+/// `hearth plan` (see docs/planner.md).
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Survey file, CSV or JSON [default: the planner section's 'survey']
+    #[arg(long, value_name = "FILE")]
+    survey: Option<PathBuf>,
+    /// Print JSON (what LuCI reads) instead of the text report
+    #[arg(long)]
+    json: bool,
+    /// Also write an SVG heatmap of the predicted signal to this file
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
+    /// Leave bad survey rows out (each one is reported) instead of rejecting the file
+    #[arg(long)]
+    skip_bad: bool,
+    /// Where an access point stands: ID:X,Y,FLOOR[:STANDARD] (repeat for more; CSV surveys need one)
+    #[arg(long = "ap", value_name = "ID:X,Y,FLOOR", value_parser = hearth::planner::ApPlacement::parse)]
+    aps: Vec<hearth::planner::ApPlacement>,
+    /// The planner section to use when the config has several [default: the first]
+    #[arg(long, value_name = "NAME")]
+    planner: Option<String>,
+    /// Use a live radio snapshot written by --collect (not implemented yet)
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    /// Sample live radio data (nl80211) for N seconds and store a snapshot (not implemented yet)
+    #[arg(long, value_name = "N")]
+    collect: Option<u32>,
+    /// Skip the mesh placement search (the benchmark's baseline)
+    #[arg(long, hide = true)]
+    no_search: bool,
 }
 
 #[derive(Subcommand)]
@@ -149,7 +178,7 @@ fn main() -> ExitCode {
             device.as_deref(),
             group.as_deref(),
         ),
-        Command::Plan { .. } => not_yet("plan", "the Wi-Fi planner (issue 7)"),
+        Command::Plan(args) => plan(cli.config, args),
         Command::Rpcd { .. } => not_yet("rpcd", "the LuCI/rpcd plugin (issue 8)"),
         Command::Demo { .. } => not_yet(
             "demo",
@@ -161,6 +190,180 @@ fn main() -> ExitCode {
 fn not_yet(cmd: &str, what: &str) -> ExitCode {
     eprintln!("hearth {cmd}: not implemented in this build yet; it arrives with {what}.");
     ExitCode::from(EXIT_UNIMPLEMENTED)
+}
+
+/// `hearth plan`: read the survey (I/O here), plan (pure), print and write the heatmap.
+fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
+    use hearth::planner::{self, ApPlacement, ReadOptions};
+    // === live radio data: the nl80211 collector (wifi module) is not in this build yet ===
+    if args.collect.is_some() || args.snapshot.is_some() {
+        eprintln!(
+            "hearth plan: --collect/--snapshot (live nl80211 radio data) is not implemented yet; \
+             use --survey FILE (CSV or JSON, see docs/planner.md)"
+        );
+        return ExitCode::from(EXIT_UNIMPLEMENTED);
+    }
+    let explicit =
+        cli_config.is_some() || std::env::var_os("HEARTH_CONFIG").is_some_and(|v| !v.is_empty());
+    let path = config::resolve_path(cli_config);
+    let cfg = match config::load(&path) {
+        Ok(c) => Some(c),
+        Err(LoadError::Uci(uci::UciError::Io { .. })) if !explicit && args.survey.is_some() => {
+            eprintln!(
+                "hearth plan: no config at {}; using the defaults (target -67 dBm, budget 0)",
+                path.display()
+            );
+            None
+        }
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{line}");
+            }
+            return match e {
+                LoadError::Uci(uci::UciError::Io { .. }) => ExitCode::FAILURE,
+                _ => ExitCode::from(EXIT_INVALID),
+            };
+        }
+    };
+    let section = match (&args.planner, &cfg) {
+        (Some(name), Some(c)) => match c.planners.iter().find(|p| &p.meta.name == name) {
+            Some(p) => Some(p),
+            None => {
+                let known: Vec<&str> = c.planners.iter().map(|p| p.meta.name.as_str()).collect();
+                eprintln!(
+                    "hearth plan: {} has no planner section '{name}' (known: {})",
+                    path.display(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        (None, Some(c)) => c.planners.first(),
+        _ => None,
+    };
+    let mut settings = planner::Settings {
+        search: !args.no_search,
+        ..Default::default()
+    };
+    if let Some(c) = &cfg {
+        settings.currency = c.agent.currency.clone();
+        let download = c.shapers.iter().map(|s| s.download.0).max().unwrap_or(0);
+        settings.wan_mbps = (download > 0).then(|| download as f64 / 1000.0);
+    }
+    if let Some(p) = section {
+        settings.target_rssi = p.target_rssi.0 as f64;
+        settings.budget = p.budget.0 as f64 / 1e6;
+        settings.resolution = p.resolution;
+    }
+    // The survey: --survey as given, else the section's, relative to the config's directory.
+    let survey_path = match (&args.survey, section.and_then(|p| p.survey.as_ref())) {
+        (Some(s), _) => s.clone(),
+        (None, Some(s)) if s.is_relative() => path
+            .parent()
+            .map(|d| d.join(s))
+            .unwrap_or_else(|| s.clone()),
+        (None, Some(s)) => s.clone(),
+        (None, None) => {
+            eprintln!(
+                "hearth plan: no survey file: give --survey FILE, or set option survey in the planner section of {}",
+                path.display()
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let name = survey_path.display().to_string();
+    let text = match std::fs::read_to_string(&survey_path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hearth plan: cannot read the survey {name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // APs: the section's `list ap`, then --ap (same id: the command line wins).
+    let mut aps: Vec<ApPlacement> = section.map(|p| p.aps.clone()).unwrap_or_default();
+    for a in args.aps {
+        aps.retain(|x| x.id != a.id);
+        aps.push(a);
+    }
+    let is_json = match survey_path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("json") => true,
+        Some(e) if e.eq_ignore_ascii_case("csv") => false,
+        _ => text.trim_start().starts_with('{'),
+    };
+    let opts = ReadOptions {
+        skip_bad: args.skip_bad,
+        aps: aps.clone(),
+    };
+    let read = if is_json {
+        planner::json::read(&text, &name, &opts)
+    } else {
+        let home = planner::Home {
+            width: section.map_or(12.0, |p| p.width),
+            height: section.map_or(9.0, |p| p.height),
+            floors: section.map_or(1, |p| p.floors),
+            wan_mbps: None,
+        };
+        planner::csv::read(
+            &text,
+            &name,
+            home,
+            aps.iter().map(ApPlacement::to_ap).collect(),
+            &opts,
+        )
+    };
+    let mut read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("{p}");
+            }
+            if e.skippable {
+                eprintln!(
+                    "hearth plan: {} bad row(s) in {name}: the survey is rejected; fix them, or use --skip-bad to leave them out",
+                    e.problems.len()
+                );
+            }
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    for p in &read.skipped {
+        eprintln!("hearth plan: skipped {p}");
+    }
+    if !is_json {
+        for a in aps.iter().filter(|a| a.standard.is_none()) {
+            read.survey.notes.push(format!(
+                "AP '{}' is assumed to be Wi-Fi 5 (say ID:X,Y,FLOOR:wifi6 etc. to change it)",
+                a.id
+            ));
+        }
+    }
+    let result = planner::plan(read.survey, settings);
+    if let Some(out) = &args.svg {
+        if let Err(e) = std::fs::write(out, planner::svg::render(&result)) {
+            eprintln!("hearth plan: cannot write {}: {e}", out.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if args.json {
+        let v = planner::report::to_json(&result, &name, &read.skipped);
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("hearth plan: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!(
+            "{}",
+            planner::report::to_text(&result, &name, &read.skipped)
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// Where the running agent's control socket is: from the config if it loads, else the default.

@@ -412,9 +412,21 @@ fn the_device_decides_between_deny_and_downgrade_else_its_group() {
         on_exhaust(&cfg, &payer(Some("tablet"), "kids")),
         (OnExhaust::Downgrade, Some("cheap".into()))
     );
-    assert_eq!(on_exhaust(&cfg, &payer(Some("strict"), "kids")).0, OnExhaust::Deny);
-    assert_eq!(on_exhaust(&cfg, &payer(Some("laptop"), "adults")).0, OnExhaust::Deny);
+    assert_eq!(
+        on_exhaust(&cfg, &payer(Some("strict"), "kids")).0,
+        OnExhaust::Deny
+    );
+    assert_eq!(
+        on_exhaust(&cfg, &payer(Some("laptop"), "adults")).0,
+        OnExhaust::Deny
+    );
     // An unknown client in a group (by its group's settings) and in `default`.
-    assert_eq!(on_exhaust(&cfg, &payer(None, "kids")).0, OnExhaust::Downgrade);
-    assert_eq!(on_exhaust(&cfg, &payer(None, "default")), (OnExhaust::Deny, None));
+    assert_eq!(
+        on_exhaust(&cfg, &payer(None, "kids")).0,
+        OnExhaust::Downgrade
+    );
+    assert_eq!(
+        on_exhaust(&cfg, &payer(None, "default")),
+        (OnExhaust::Deny, None)
+    );
 }

@@ -309,5 +309,17 @@ pub fn planner(r: &mut SectionReader) -> Planner {
         floors: r.get("floors", 1, |s| {
             values::uint(s, 1, 10, "a number of floors").map(|v| v as u32)
         }),
+        resolution: r.get("resolution", 0.5, |s| {
+            let v = values::positive_decimal(s, 5.0, "a grid cell size in metres")?;
+            if v < 0.1 {
+                return Err(format!("a grid cell size must be at least 0.1 m, got {s}"));
+            }
+            Ok(v)
+        }),
+        aps: r
+            .list("ap", crate::planner::ApPlacement::parse)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect(),
     }
 }

@@ -469,6 +469,11 @@ pub struct Planner {
     pub height: f64,
     /// Number of floors.
     pub floors: u32,
+    /// Cell size of the coverage grid, metres.
+    pub resolution: f64,
+    /// Where the access points stand (`ID:X,Y,FLOOR[:STANDARD]`), for CSV surveys, which
+    /// have points only.
+    pub aps: Vec<crate::planner::ApPlacement>,
 }
 
 // === lookups ===
