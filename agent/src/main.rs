@@ -640,9 +640,12 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         }
     };
     let mut sock = RouteSocket::open().ok();
-    let (caps, probed) = match sock.as_mut().map(exec::probe) {
-        Some(Ok(c)) => (c, true),
-        _ => (shaping::Capabilities::default(), false),
+    let (caps, probed, cached) = match sock
+        .as_mut()
+        .map(|s| shaping::caps_cache::probe(s, &cfg.agent.runtime_dir))
+    {
+        Some(Ok((c, cached))) => (c, true, cached),
+        _ => (shaping::Capabilities::default(), false, false),
     };
     if !probed && !dry_run {
         eprintln!("hearth apply: cannot use netlink to change traffic control (run as root)");
@@ -665,7 +668,7 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         .leaf
         .map(|l| format!("{l:?}"))
         .unwrap_or_else(|| "none".into());
-    let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed});
+    let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed, "cached": cached});
     if dry_run {
         if json {
             println!(
@@ -699,17 +702,19 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
             }
         };
     }
+    let started = std::time::Instant::now();
     let result = if remove {
         exec::remove(sock, &plan).map_err(|e| e.to_string())
     } else {
         exec::apply(sock, &plan).map_err(|e| e.to_string())
     };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(r) => {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"changes": r.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions})
+                    serde_json::json!({"changes": r.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions, "elapsed_ms": (elapsed_ms * 1000.0).round() / 1000.0})
                 );
             } else {
                 for a in &r.actions {
@@ -756,7 +761,20 @@ fn plan_json(plan: &hearth::shaping::ShapingPlan) -> serde_json::Value {
                     "prio": c.prio,
                     "leaf": c.leaf.map(|x| format!("{x:?}")),
                 })).collect::<Vec<_>>(),
-                "filters": l.filters.len(),
+                "filters": l.filters.iter().map(|f| {
+                    let m = match &f.matches {
+                        hearth::shaping::Match::Dscp { ipv6, dscp } => serde_json::json!({"dscp": dscp, "ipv6": ipv6}),
+                        hearth::shaping::Match::Mark { value, mask } => serde_json::json!({"mark": format!("{value:#x}"), "mask": format!("{mask:#x}")}),
+                        hearth::shaping::Match::Addr { source, addr, prefix } => serde_json::json!({
+                            if *source { "src" } else { "dst" }: format!("{addr}/{prefix}"),
+                        }),
+                    };
+                    serde_json::json!({
+                        "prio": f.prio,
+                        "match": m,
+                        "classid": format!("{:x}:{:x}", f.classid >> 16, f.classid & 0xffff),
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();
