@@ -4,6 +4,7 @@
 //!
 //! - [`tc`]: traffic control — qdiscs, HTB classes, filters, the IFB link.
 
+pub mod fib;
 pub mod links;
 pub mod shaping;
 pub mod socket;
