@@ -17,3 +17,4 @@ pub mod netlink;
 pub mod planner;
 pub mod shaping;
 pub mod uci;
+pub mod vpn;
