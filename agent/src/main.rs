@@ -669,14 +669,16 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         .map(|l| format!("{l:?}"))
         .unwrap_or_else(|| "none".into());
     let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed, "cached": cached});
+    let vpn_plan = hearth::vpn::plan(&cfg, &Default::default());
     if dry_run {
         if json {
             println!(
                 "{}",
-                serde_json::json!({"dry_run": true, "leaf": leaf, "capabilities": caps_json, "links": plan_json(&plan)})
+                serde_json::json!({"dry_run": true, "leaf": leaf, "capabilities": caps_json, "links": plan_json(&plan), "vpn": hearth::vpn::plan_json(&vpn_plan)})
             );
         } else {
             print!("{}", plan_text(&plan, probed));
+            print!("{}", hearth::vpn::plan_text(&vpn_plan));
         }
         return ExitCode::SUCCESS;
     }
@@ -709,15 +711,39 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         exec::apply(sock, &plan).map_err(|e| e.to_string())
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // VPN policy after shaping (independent: a VPN failure leaves the shaping applied).
+    let vpn = match (&result, remove, cfg.vpns.is_empty()) {
+        (Err(_), _, _) => Ok(hearth::netlink::vpn::VpnReport::default()),
+        (Ok(_), true, _) => hearth::netlink::vpn::remove(sock),
+        (Ok(_), false, true) => Ok(hearth::netlink::vpn::VpnReport::default()),
+        (Ok(_), false, false) => hearth::netlink::vpn::apply(sock, &vpn_plan),
+    };
+    let vpn = match vpn {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("hearth apply: VPN policy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let vpn_json = serde_json::json!({
+        "changes": vpn.changes,
+        "actions": vpn.actions,
+        "links": vpn.links.iter().map(|(v, i, s)| serde_json::json!({"vpn": v, "interface": i, "state": s})).collect::<Vec<_>>(),
+    });
+    for (v, i, s) in &vpn.links {
+        if *s != "up" {
+            eprintln!("hearth apply: vpn '{v}': link {i} is {s}: its traffic is held by the kill switch until it is up");
+        }
+    }
     match result {
         Ok(r) => {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"changes": r.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions, "elapsed_ms": (elapsed_ms * 1000.0).round() / 1000.0})
+                    serde_json::json!({"changes": r.changes + vpn.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions, "vpn": vpn_json, "elapsed_ms": (elapsed_ms * 1000.0).round() / 1000.0})
                 );
             } else {
-                for a in &r.actions {
+                for a in r.actions.iter().chain(&vpn.actions) {
                     println!("{a}");
                 }
                 println!(

@@ -9,3 +9,4 @@ pub mod links;
 pub mod shaping;
 pub mod socket;
 pub mod tc;
+pub mod vpn;

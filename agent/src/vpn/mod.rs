@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::config::Config;
-use crate::netlink::fib::{AF_INET, AF_INET6, RTPROT_HEARTH, TABLE_MAIN};
 pub use crate::netlink::fib::{Rule, RTPROT_HEARTH as PROTOCOL};
+use crate::netlink::fib::{AF_INET, AF_INET6, RTPROT_HEARTH, TABLE_MAIN};
 
 /// Metric of the kill switch's `unreachable default`: far behind any real default route
 /// (iproute2 prints it as 4278198272).
@@ -158,7 +158,11 @@ pub fn plan(cfg: &Config, learned: &BTreeMap<String, Vec<IpAddr>>) -> VpnPlan {
         }
     }
     let mut rules: Vec<Rule> = rules.into_iter().collect();
-    rules.sort_by(|a, b| (a.priority, a.family).cmp(&(b.priority, b.family)).then(a.cmp(b)));
+    rules.sort_by(|a, b| {
+        (a.priority, a.family)
+            .cmp(&(b.priority, b.family))
+            .then(a.cmp(b))
+    });
     out.rules = rules;
     out
 }
@@ -169,4 +173,66 @@ fn fam(a: &IpAddr) -> u8 {
     } else {
         AF_INET6
     }
+}
+
+/// The plan as JSON (`hearth apply --dry-run --json`, status, LuCI).
+pub fn plan_json(p: &VpnPlan) -> serde_json::Value {
+    serde_json::json!({
+        "tables": p.tables.iter().map(|t| serde_json::json!({
+            "vpn": t.vpn,
+            "table": t.table,
+            "interface": t.interface,
+            "devices": t.devices,
+            "routes": t.routes.iter().map(route_text).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "rules": p.rules.iter().map(Rule::describe).collect::<Vec<_>>(),
+    })
+}
+
+fn route_text(r: &PlannedRoute) -> String {
+    match r {
+        PlannedRoute::Link {
+            family,
+            interface,
+            gateway,
+        } => format!(
+            "{}default{} dev {interface}",
+            if *family == AF_INET6 { "-6 " } else { "" },
+            gateway.map(|g| format!(" via {g}")).unwrap_or_default()
+        ),
+        PlannedRoute::KillSwitch { family } => format!(
+            "{}unreachable default metric {KILL_METRIC}",
+            if *family == AF_INET6 { "-6 " } else { "" }
+        ),
+    }
+}
+
+/// The plan for people.
+pub fn plan_text(p: &VpnPlan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if p.tables.is_empty() {
+        return out;
+    }
+    for t in &p.tables {
+        let _ = writeln!(
+            out,
+            "vpn '{}': table {} via {} for {}",
+            t.vpn,
+            t.table,
+            t.interface,
+            if t.devices.is_empty() {
+                "no device (marked traffic only)".to_string()
+            } else {
+                t.devices.join(", ")
+            }
+        );
+        for r in &t.routes {
+            let _ = writeln!(out, "  route {} table {}", route_text(r), t.table);
+        }
+    }
+    for r in &p.rules {
+        let _ = writeln!(out, "  {}", r.describe());
+    }
+    out
 }

@@ -47,13 +47,24 @@ fn show(p: &VpnPlan) -> Vec<String> {
 fn a_point_to_point_vpn_gets_dev_routes_a_kill_switch_and_rules_for_its_devices() {
     let p = plan(&cfg(TWO_VPNS), &BTreeMap::new());
     let wg = &p.tables[0];
-    assert_eq!((wg.vpn.as_str(), wg.table, wg.interface.as_str()), ("wg0", 100, "wg0"));
+    assert_eq!(
+        (wg.vpn.as_str(), wg.table, wg.interface.as_str()),
+        ("wg0", 100, "wg0")
+    );
     assert_eq!(
         wg.routes,
         [
-            PlannedRoute::Link { family: AF_INET, interface: "wg0".into(), gateway: None },
+            PlannedRoute::Link {
+                family: AF_INET,
+                interface: "wg0".into(),
+                gateway: None
+            },
             PlannedRoute::KillSwitch { family: AF_INET },
-            PlannedRoute::Link { family: AF_INET6, interface: "wg0".into(), gateway: None },
+            PlannedRoute::Link {
+                family: AF_INET6,
+                interface: "wg0".into(),
+                gateway: None
+            },
             PlannedRoute::KillSwitch { family: AF_INET6 },
         ]
     );
@@ -100,14 +111,20 @@ fn learned_addresses_join_and_devices_follow_their_group() {
     let p = plan(&cfg(TWO_VPNS), &learned);
     let rules = show(&p);
     assert!(rules.contains(&"rule priority 10000 from 192.168.1.51/32 lookup 100".to_string()));
-    assert!(!rules.iter().any(|r| r.contains("192.168.1.71")), "tv is in no VPN");
+    assert!(
+        !rules.iter().any(|r| r.contains("192.168.1.71")),
+        "tv is in no VPN"
+    );
     // The tv moves to the kids: its addresses join wg0's rules, nothing else changes.
     let moved = TWO_VPNS.replace(
         "config device 'tv'\n\toption mac '02:00:00:00:00:03'\n",
         "config device 'tv'\n\toption mac '02:00:00:00:00:03'\n\toption group 'kids'\n",
     );
     let p2 = plan(&cfg(&moved), &learned);
-    let added: Vec<String> = show(&p2).into_iter().filter(|r| !rules.contains(r)).collect();
+    let added: Vec<String> = show(&p2)
+        .into_iter()
+        .filter(|r| !rules.contains(r))
+        .collect();
     assert_eq!(
         added,
         [
