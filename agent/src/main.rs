@@ -651,10 +651,13 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         eprintln!("hearth apply: cannot use netlink to change traffic control (run as root)");
         return ExitCode::FAILURE;
     }
+    // Addresses the neighbour table knows for configured devices count as theirs.
+    let learned = hearth::devices::learned(&cfg);
     let plan = match shaping::plan(
         &cfg,
         &PlanInputs {
             caps,
+            learned: learned.clone(),
             ..Default::default()
         },
     ) {
@@ -669,7 +672,7 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         .map(|l| format!("{l:?}"))
         .unwrap_or_else(|| "none".into());
     let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed, "cached": cached});
-    let vpn_plan = hearth::vpn::plan(&cfg, &Default::default());
+    let vpn_plan = hearth::vpn::plan(&cfg, &learned);
     if dry_run {
         if json {
             println!(

@@ -399,3 +399,57 @@ fn a_foreign_default_route_in_the_table_is_named_not_replaced() {
         format!("default via {INTERNET_ADDR} dev wan0")
     );
 }
+
+#[test]
+fn the_daemon_restores_the_vpn_route_when_the_link_comes_back_and_keeps_the_policy_on_stop() {
+    let name =
+        "the_daemon_restores_the_vpn_route_when_the_link_comes_back_and_keeps_the_policy_on_stop";
+    if !can_run(name, TOOLS) {
+        return;
+    }
+    let VpnBed { bed, vpnend } = vpn_bed("vpnd");
+    bed.wait_connected();
+    let cfg = bed.config("a", &config(""));
+    let bin = hearth_e2e::netns::hearth();
+    let mut daemon = std::process::Command::new("ip")
+        .args(["netns", "exec", &bed.router.name])
+        .arg(&bin)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hearth run");
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "{what}: not within 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let kill = |d: &mut std::process::Child| {
+        let _ = d.kill();
+        let _ = d.wait();
+    };
+    let via_vpn = || route_get(&bed, 0) == "vpn0";
+    wait_for("the daemon applies the policy", &via_vpn);
+    bed.router.cmd("ip link set vpn0 down");
+    wait_for("the kill switch holds", &|| {
+        route_get(&bed, 0) == "unreachable"
+    });
+    bed.router.cmd("ip link set vpn0 up");
+    // No reload, no apply by hand: the watcher puts the route back.
+    wait_for("the route is back", &via_vpn);
+    let v0 = echoes(&vpnend);
+    assert!(ping(&bed, 0, 2), "traffic flows through the VPN again");
+    assert!(echoes(&vpnend) >= v0 + 2);
+    // SIGTERM: the agent stops, the policy stays (no leak while it restarts).
+    must(&["kill", "-TERM", &daemon.id().to_string()]);
+    let status = daemon.wait().expect("wait");
+    assert!(status.success(), "hearth run exited with {status}");
+    assert_eq!(route_get(&bed, 0), "vpn0", "the policy outlives the agent");
+    kill(&mut daemon);
+}

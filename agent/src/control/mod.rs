@@ -43,6 +43,8 @@ pub struct Sources {
     generation: Mutex<u64>,
     /// The shaping subsystem's last report (devices, leaf, kernel capabilities).
     shaping: Mutex<Option<serde_json::Value>>,
+    /// The VPN subsystem's last report (tables, rules, link states).
+    vpn: Mutex<Option<serde_json::Value>>,
 }
 
 impl Sources {
@@ -57,10 +59,18 @@ impl Sources {
             config: Mutex::new(None),
             generation: Mutex::new(0),
             shaping: Mutex::new(None),
+            vpn: Mutex::new(None),
         })
     }
 
     /// Records what shaping did last (shown in `/status`).
+    /// Records what the VPN policy did last (shown in `/status`).
+    pub fn set_vpn(&self, v: serde_json::Value) {
+        if let Ok(mut s) = self.vpn.lock() {
+            *s = Some(v);
+        }
+    }
+
     pub fn set_shaping(&self, v: serde_json::Value) {
         if let Ok(mut s) = self.shaping.lock() {
             *s = Some(v);
@@ -71,6 +81,7 @@ impl Sources {
         let config = self.config.lock().map(|c| c.clone()).unwrap_or(None);
         let generation = self.generation.lock().map(|g| *g).unwrap_or(0);
         let shaping = self.shaping.lock().map(|s| s.clone()).unwrap_or(None);
+        let vpn = self.vpn.lock().map(|s| s.clone()).unwrap_or(None);
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
@@ -80,6 +91,7 @@ impl Sources {
             "generation": generation,
             "balancer": self.balancer.as_ref().map(|b| b.status()),
             "shaping": shaping,
+            "vpn": vpn,
             "budgets": self.budgets.as_ref().map(|b| {
                 let rows = b.usage(crate::budget::now());
                 serde_json::json!({

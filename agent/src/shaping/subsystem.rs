@@ -186,7 +186,7 @@ fn plan_with(
         &PlanInputs {
             caps,
             throttled: throttled.clone(),
-            ..Default::default()
+            learned: crate::devices::learned(cfg),
         },
     )
 }

@@ -21,6 +21,7 @@
 //! Everything carries hearth's routing protocol number ([`RTPROT_HEARTH`]), which is how the
 //! executor tells its rules and routes from anyone else's.
 
+pub mod subsystem;
 #[cfg(test)]
 mod tests;
 
