@@ -582,6 +582,26 @@ fn render_status(v: &serde_json::Value) -> String {
             let _ = writeln!(out, "shaping off (no 'config shaper' section)");
         }
     }
+    let vp = &v["vpn"];
+    match (vp["enabled"].as_bool(), vp["error"].as_str()) {
+        (Some(true), Some(e)) => {
+            let _ = writeln!(out, "VPN policy FAILED: {e}");
+        }
+        (Some(true), None) => {
+            for l in vp["links"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "vpn {} via {}: link {}",
+                    l["vpn"].as_str().unwrap_or("?"),
+                    l["interface"].as_str().unwrap_or("?"),
+                    l["state"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "VPN policy off (no 'config vpn' section)");
+        }
+    }
     let b = &v["budgets"];
     if b.is_object() {
         let list = |k: &str| b[k].as_array().cloned().unwrap_or_default();
@@ -673,6 +693,9 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         .unwrap_or_else(|| "none".into());
     let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed, "cached": cached});
     let vpn_plan = hearth::vpn::plan(&cfg, &learned);
+    for w in hearth::vpn::warnings(&cfg) {
+        eprintln!("hearth apply: {w}");
+    }
     if dry_run {
         if json {
             println!(

@@ -176,6 +176,20 @@ fn fam(a: &IpAddr) -> u8 {
     }
 }
 
+/// Warnings about the config that the plan cannot act on yet.
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    cfg.vpns
+        .iter()
+        .filter(|v| v.manage_link)
+        .map(|v| {
+            format!(
+                "vpn '{}': manage_link '1' is not implemented in this build yet; create {} yourself (the policy and kill switch apply to it as it is)",
+                v.meta.name, v.interface
+            )
+        })
+        .collect()
+}
+
 /// The plan as JSON (`hearth apply --dry-run --json`, status, LuCI).
 pub fn plan_json(p: &VpnPlan) -> serde_json::Value {
     serde_json::json!({

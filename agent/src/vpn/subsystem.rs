@@ -62,6 +62,9 @@ fn report_json(plan: &VpnPlan, r: &VpnReport) -> serde_json::Value {
 
 /// Plans `cfg` with the addresses known now and applies it.
 fn apply_now(shared: &Shared, cfg: &Arc<Config>, why: &str) -> Result<VpnReport, String> {
+    for w in super::warnings(cfg) {
+        log::warn!("{w}");
+    }
     let learned: BTreeMap<String, Vec<IpAddr>> = crate::devices::learned(cfg);
     let p = plan(cfg, &learned);
     let _serial = lock(&shared.apply_lock);
