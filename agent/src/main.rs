@@ -693,9 +693,6 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         .unwrap_or_else(|| "none".into());
     let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed, "cached": cached});
     let vpn_plan = hearth::vpn::plan(&cfg, &learned);
-    for w in hearth::vpn::warnings(&cfg) {
-        eprintln!("hearth apply: {w}");
-    }
     if dry_run {
         if json {
             println!(
@@ -755,6 +752,7 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         "changes": vpn.changes,
         "actions": vpn.actions,
         "links": vpn.links.iter().map(|(v, i, s)| serde_json::json!({"vpn": v, "interface": i, "state": s})).collect::<Vec<_>>(),
+        "wireguard": if remove { serde_json::json!([]) } else { hearth::netlink::vpn::wireguard_report(&vpn_plan) },
     });
     for (v, i, s) in &vpn.links {
         if *s != "up" {

@@ -10,3 +10,4 @@ pub mod shaping;
 pub mod socket;
 pub mod tc;
 pub mod vpn;
+pub mod wireguard;

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_sys::{protocols::NETLINK_GENERIC, protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::tc::reply::{self, Control, KernelError};
 use super::tc::set_sequence;
@@ -49,7 +49,16 @@ const MAX_RECVS: usize = 100_000;
 impl RouteSocket {
     /// Opens the socket with extended ACKs on (so errors carry the kernel's explanation).
     pub fn open() -> Result<RouteSocket, NlError> {
-        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        Self::open_protocol(NETLINK_ROUTE)
+    }
+
+    /// A generic netlink socket (WireGuard), with the same request/dump calls.
+    pub fn open_generic() -> Result<RouteSocket, NlError> {
+        Self::open_protocol(NETLINK_GENERIC)
+    }
+
+    fn open_protocol(protocol: isize) -> Result<RouteSocket, NlError> {
+        let mut sock = Socket::new(protocol)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
         let _ = sock.set_ext_ack(true);
@@ -82,6 +91,27 @@ impl RouteSocket {
                     Some(Control::Ack) | Some(Control::Done) => return Ok(()),
                     Some(Control::Error(e)) => return Err(e.into()),
                     None => {}
+                }
+            }
+        }
+        Err(io::Error::other("no answer to a netlink request").into())
+    }
+
+    /// Sends a request (with ACK) that is answered with data; returns the data messages.
+    pub fn query(&mut self, mut msg: Vec<u8>) -> Result<Vec<Vec<u8>>, NlError> {
+        let seq = self.send(&mut msg)?;
+        let mut out = Vec::new();
+        for _ in 0..MAX_RECVS {
+            let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+            for m in reply::messages(&self.buf[..n]) {
+                let m = m?;
+                if msg_seq(m) != seq {
+                    continue;
+                }
+                match reply::control(m)? {
+                    Some(Control::Ack) | Some(Control::Done) => return Ok(out),
+                    Some(Control::Error(e)) => return Err(e.into()),
+                    None => out.push(m.to_vec()),
                 }
             }
         }

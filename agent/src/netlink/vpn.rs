@@ -256,11 +256,19 @@ fn run(sock: &mut RouteSocket, ops: &[Op], report: &mut VpnReport) -> Result<(),
 
 /// Brings the kernel to `plan` with the fewest changes; verifies; rolls back on failure.
 pub fn apply(sock: &mut RouteSocket, plan: &VpnPlan) -> Result<VpnReport, VpnError> {
+    // Links hearth manages first: the routes need them.
+    let mut link_actions = Vec::new();
+    for t in &plan.tables {
+        if let Some(m) = &t.managed {
+            link_actions.extend(ensure_wireguard(sock, t, m)?);
+        }
+    }
     let tables = plan.table_ids();
     let have = snapshot(sock, &tables).map_err(|e| fail("dump of rules and routes", e))?;
     let (want_routes, links) = desired_routes(plan);
     let mut report = VpnReport {
         links,
+        actions: link_actions,
         ..VpnReport::default()
     };
     let ops = diff(&want_routes, &plan.rules, &have)?;
@@ -310,4 +318,229 @@ pub fn remove(sock: &mut RouteSocket) -> Result<VpnReport, VpnError> {
     run(sock, &ops, &mut report)?;
     report.changes = report.actions.len();
     Ok(report)
+}
+
+// === WireGuard links hearth manages ===
+
+/// The private key from `path`: base64 as `wg genkey` writes it. A file others may read is
+/// accepted with a warning (the key is never logged or shown).
+pub fn read_private_key(path: &std::path::Path) -> Result<super::wireguard::Key, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o044 != 0 {
+        log::warn!(
+            "{}: the WireGuard private key is readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    super::wireguard::Key::from_base64(&text).ok_or_else(|| {
+        format!(
+            "{}: not a WireGuard key (expected the 44 base64 characters `wg genkey` prints)",
+            path.display()
+        )
+    })
+}
+
+/// What the kernel has for a WireGuard link: `None` when the link is not WireGuard (or the
+/// kernel has none).
+pub fn wireguard_state(ifname: &str) -> Option<super::wireguard::DeviceState> {
+    use super::wireguard as wg;
+    let mut g = RouteSocket::open_generic().ok()?;
+    let fam = g.query(wg::get_family("wireguard")).ok()?;
+    let id = wg::family_id(fam.first()?).ok()?;
+    let parts = g.dump(wg::get_device(id, ifname)).ok()?;
+    wg::decode_device(&parts).ok()
+}
+
+/// Creates and configures the WireGuard link of `t` (`manage_link '1'`): the link, its key,
+/// port and peers (replaced as a set, the link stays up), its addresses, up. Returns what it
+/// changed.
+pub fn ensure_wireguard(
+    sock: &mut RouteSocket,
+    t: &crate::vpn::TablePlan,
+    m: &crate::vpn::ManagedLink,
+) -> Result<Vec<String>, VpnError> {
+    use super::wireguard as wg;
+    use std::net::ToSocketAddrs;
+    let name = &t.interface;
+    let mut done = Vec::new();
+    let key =
+        read_private_key(&m.private_key_file).map_err(|e| fail(format!("vpn '{}'", t.vpn), e))?;
+    let mut peers = Vec::new();
+    for p in &m.peers {
+        let public_key = wg::Key::from_base64(&p.public_key).ok_or_else(|| {
+            fail(
+                format!("vpn '{}' peer", t.vpn),
+                "the public key is not 44 base64 characters",
+            )
+        })?;
+        let endpoint = match &p.endpoint {
+            None => None,
+            Some((host, port)) => Some(
+                (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        fail(
+                            format!("vpn '{}' peer {}", t.vpn, p.public_key),
+                            format!("cannot resolve the endpoint {host}:{port}"),
+                        )
+                    })?,
+            ),
+        };
+        peers.push(wg::PeerConfig {
+            public_key,
+            endpoint,
+            keepalive: p.keepalive,
+            allowed_ips: p.allowed_ips.clone(),
+        });
+    }
+    let want = wg::DeviceConfig {
+        ifname: name.clone(),
+        private_key: key,
+        listen_port: m.listen_port,
+        // The tunnel's own packets carry no mark: they leave by the main table (a mark that
+        // selects the VPN table would loop them into the tunnel).
+        fwmark: 0,
+        peers,
+    };
+    let created = if ifindex(name).is_none() {
+        let msg = super::tc::link::link_add(name, "wireguard")
+            .map_err(|e| fail(format!("vpn '{}'", t.vpn), e))?;
+        sock.request(msg).map_err(|e| {
+            let hint = if e.errno() == Some(95) || e.errno() == Some(2) {
+                " (the kernel has no WireGuard: install kmod-wireguard)"
+            } else {
+                ""
+            };
+            fail(
+                format!("create wireguard link {name}"),
+                format!("{e}{hint}"),
+            )
+        })?;
+        done.push(format!("create wireguard link {name}"));
+        true
+    } else {
+        false
+    };
+    let undo = |sock: &mut RouteSocket, e: VpnError| {
+        if created {
+            if let Some(i) = ifindex(name) {
+                let _ = sock.request(super::shaping::link_del(i));
+            }
+        }
+        e
+    };
+    let mut g = RouteSocket::open_generic().map_err(|e| undo(sock, fail("generic netlink", e)))?;
+    let family = g
+        .query(wg::get_family("wireguard"))
+        .ok()
+        .and_then(|m| m.first().and_then(|m| wg::family_id(m).ok()))
+        .ok_or_else(|| {
+            undo(
+                sock,
+                fail(
+                    format!("configure {name}"),
+                    "the kernel has no WireGuard family (kmod-wireguard)",
+                ),
+            )
+        })?;
+    let have = g
+        .dump(wg::get_device(family, name))
+        .ok()
+        .and_then(|p| wg::decode_device(&p).ok());
+    if !have.is_some_and(|h| h.matches(&want)) {
+        g.request(wg::set_device(family, &want))
+            .map_err(|e| undo(sock, fail(format!("configure wireguard {name}"), e)))?;
+        done.push(format!(
+            "configure wireguard {name}: port {}, {} peer(s)",
+            m.listen_port.map_or("any".to_string(), |p| p.to_string()),
+            want.peers.len()
+        ));
+    }
+    let idx = ifindex(name).ok_or_else(|| fail(name.clone(), "the link vanished"))?;
+    let have_addrs =
+        addresses(sock, idx).map_err(|e| undo(sock, fail(format!("addresses of {name}"), e)))?;
+    for (a, len) in &m.addresses {
+        if !have_addrs.contains(&(*a, *len)) {
+            sock.request(wg::addr_add(idx, *a, *len))
+                .map_err(|e| undo(sock, fail(format!("add address {a}/{len} to {name}"), e)))?;
+            done.push(format!("add address {a}/{len} to {name}"));
+        }
+    }
+    if link_state(name) != "up" {
+        sock.request(super::tc::link::link_set_up(idx))
+            .map_err(|e| undo(sock, fail(format!("set {name} up"), e)))?;
+        done.push(format!("set {name} up"));
+    }
+    Ok(done)
+}
+
+/// The addresses of link `ifindex` (RTM_GETADDR dump).
+fn addresses(sock: &mut RouteSocket, ifindex: u32) -> Result<Vec<(std::net::IpAddr, u8)>, NlError> {
+    let mut w = super::tc::wire::Writer::new(
+        22,
+        super::tc::wire::NLM_F_REQUEST | super::tc::wire::NLM_F_DUMP,
+    );
+    w.raw(&[0u8; 8]);
+    let mut out = Vec::new();
+    for m in sock.dump(w.finish())? {
+        let Some(hdr) = m.get(16..24) else { continue };
+        let (fam, len) = (hdr[0], hdr[1]);
+        let idx = u32::from_ne_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        if idx != ifindex {
+            continue;
+        }
+        for a in super::tc::wire::Attrs::new(&m[24..], "address") {
+            let Ok(a) = a else { break };
+            // IFA_LOCAL (2), else IFA_ADDRESS (1).
+            if a.ty == 2 || (a.ty == 1 && fam == AF_INET6) {
+                let ip = match a.payload.len() {
+                    4 => <[u8; 4]>::try_from(a.payload)
+                        .ok()
+                        .map(std::net::IpAddr::from),
+                    16 => <[u8; 16]>::try_from(a.payload)
+                        .ok()
+                        .map(std::net::IpAddr::from),
+                    _ => None,
+                };
+                if let Some(ip) = ip {
+                    if !out.contains(&(ip, len)) {
+                        out.push((ip, len));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Per VPN whose link is WireGuard: its public key, port and peers with their last
+/// handshake (Unix seconds, 0 = never) and byte counters — for status and `hearth apply`.
+pub fn wireguard_report(plan: &VpnPlan) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = plan
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let st = wireguard_state(&t.interface)?;
+            Some(serde_json::json!({
+                "vpn": t.vpn,
+                "interface": t.interface,
+                "public_key": st.public_key.map(|k| k.to_base64()),
+                "listen_port": st.listen_port,
+                "peers": st.peers.iter().map(|p| serde_json::json!({
+                    "public_key": p.public_key.map(|k| k.to_base64()),
+                    "endpoint": p.endpoint.map(|e| e.to_string()),
+                    "allowed_ips": p.allowed_ips.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>(),
+                    "last_handshake": p.last_handshake,
+                    "rx_bytes": p.rx_bytes,
+                    "tx_bytes": p.tx_bytes,
+                })).collect::<Vec<_>>(),
+            }))
+        })
+        .collect();
+    serde_json::Value::Array(list)
 }

@@ -49,6 +49,26 @@ pub enum PlannedRoute {
     KillSwitch { family: u8 },
 }
 
+/// A WireGuard peer of a link hearth manages (as configured; resolved at apply time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerPlan {
+    /// Base64 public key.
+    pub public_key: String,
+    /// `host:port`; the host may be a name (resolved when applying).
+    pub endpoint: Option<(String, u16)>,
+    pub allowed_ips: Vec<(IpAddr, u8)>,
+    pub keepalive: u16,
+}
+
+/// A WireGuard link hearth creates and configures (`manage_link '1'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedLink {
+    pub private_key_file: std::path::PathBuf,
+    pub listen_port: Option<u16>,
+    pub addresses: Vec<(IpAddr, u8)>,
+    pub peers: Vec<PeerPlan>,
+}
+
 /// One VPN's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TablePlan {
@@ -61,6 +81,8 @@ pub struct TablePlan {
     pub routes: Vec<PlannedRoute>,
     /// Devices routed through it (section names), for status.
     pub devices: Vec<String>,
+    /// The WireGuard link, when hearth manages it.
+    pub managed: Option<ManagedLink>,
 }
 
 /// The whole policy.
@@ -137,12 +159,29 @@ pub fn plan(cfg: &Config, learned: &BTreeMap<String, Vec<IpAddr>>) -> VpnPlan {
                 });
             }
         }
+        let managed = v.manage_link.then(|| ManagedLink {
+            private_key_file: v.private_key_file.clone().unwrap_or_default(),
+            listen_port: v.listen_port,
+            addresses: v.addresses.iter().map(|c| (c.addr, c.prefix)).collect(),
+            peers: cfg
+                .wireguard_peers
+                .iter()
+                .filter(|p| p.vpn == v.meta.name)
+                .map(|p| PeerPlan {
+                    public_key: p.public_key.clone(),
+                    endpoint: p.endpoint.clone(),
+                    allowed_ips: p.allowed_ips.iter().map(|c| (c.addr, c.prefix)).collect(),
+                    keepalive: p.persistent_keepalive,
+                })
+                .collect(),
+        });
         out.tables.push(TablePlan {
             vpn: v.meta.name.clone(),
             table: v.table,
             interface: v.interface.clone(),
             routes,
             devices,
+            managed,
         });
     }
     if let Some(first) = cfg.vpns.iter().map(|v| v.rule_priority).min() {
@@ -174,20 +213,6 @@ fn fam(a: &IpAddr) -> u8 {
     } else {
         AF_INET6
     }
-}
-
-/// Warnings about the config that the plan cannot act on yet.
-pub fn warnings(cfg: &Config) -> Vec<String> {
-    cfg.vpns
-        .iter()
-        .filter(|v| v.manage_link)
-        .map(|v| {
-            format!(
-                "vpn '{}': manage_link '1' is not implemented in this build yet; create {} yourself (the policy and kill switch apply to it as it is)",
-                v.meta.name, v.interface
-            )
-        })
-        .collect()
 }
 
 /// The plan as JSON (`hearth apply --dry-run --json`, status, LuCI).

@@ -57,14 +57,12 @@ fn report_json(plan: &VpnPlan, r: &VpnReport) -> serde_json::Value {
         "plan": plan_json(plan),
         "links": r.links.iter().map(|(v, i, s)| serde_json::json!({"vpn": v, "interface": i, "state": s})).collect::<Vec<_>>(),
         "last_changes": r.changes,
+        "wireguard": crate::netlink::vpn::wireguard_report(plan),
     })
 }
 
 /// Plans `cfg` with the addresses known now and applies it.
 fn apply_now(shared: &Shared, cfg: &Arc<Config>, why: &str) -> Result<VpnReport, String> {
-    for w in super::warnings(cfg) {
-        log::warn!("{w}");
-    }
     let learned: BTreeMap<String, Vec<IpAddr>> = crate::devices::learned(cfg);
     let p = plan(cfg, &learned);
     let _serial = lock(&shared.apply_lock);

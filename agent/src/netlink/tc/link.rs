@@ -29,6 +29,11 @@ fn ifinfomsg(index: u32, flags: u32, change: u32) -> [u8; 16] {
 /// RTM_NEWLINK request creating an IFB device named `name` (down; bring it up with
 /// [`link_set_up`] once its ifindex is known). Fails with EEXIST if the name is taken.
 pub fn link_add_ifb(name: &str) -> Result<Vec<u8>, EncodeError> {
+    link_add(name, "ifb")
+}
+
+/// RTM_NEWLINK request creating a link of `kind` (`ifb`, `wireguard`) named `name`.
+pub fn link_add(name: &str, kind: &str) -> Result<Vec<u8>, EncodeError> {
     // The kernel's dev_valid_name(): 1..=15 bytes, not "." or "..", no '/', ':' or space.
     let bad = name.is_empty()
         || name.len() > MAX_IFNAME
@@ -39,7 +44,7 @@ pub fn link_add_ifb(name: &str) -> Result<Vec<u8>, EncodeError> {
             .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
     if bad {
         return Err(EncodeError::new(
-            format!("IFB device '{name}'"),
+            format!("{kind} device '{name}'"),
             "a device name is 1 to 15 characters without '/', ':' or spaces",
         ));
     }
@@ -48,7 +53,7 @@ pub fn link_add_ifb(name: &str) -> Result<Vec<u8>, EncodeError> {
     w.attr_str(IFLA_IFNAME, name);
     let info = w.begin_nest(IFLA_LINKINFO);
     // iproute2 sends the kind without its NUL (len 7); the kernel accepts either.
-    w.attr(IFLA_INFO_KIND, b"ifb");
+    w.attr(IFLA_INFO_KIND, kind.as_bytes());
     w.end_nest(info);
     Ok(w.finish())
 }
