@@ -15,5 +15,6 @@ pub mod devices;
 pub mod logger;
 pub mod netlink;
 pub mod planner;
+pub mod rpcd;
 pub mod shaping;
 pub mod uci;

@@ -142,6 +142,14 @@ enum UciCommand {
 }
 
 fn main() -> ExitCode {
+    // rpcd runs the plugin as /usr/libexec/rpcd/hearth (a symlink to this binary).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv
+        .first()
+        .is_some_and(|a| hearth::rpcd::invoked_as_plugin(std::path::Path::new(a)))
+    {
+        return ExitCode::from(hearth::rpcd::main(&argv[1..], config::resolve_path(None)));
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Check => check(config::resolve_path(cli.config)),
@@ -179,7 +187,9 @@ fn main() -> ExitCode {
             group.as_deref(),
         ),
         Command::Plan(args) => plan(cli.config, args),
-        Command::Rpcd { .. } => not_yet("rpcd", "the LuCI/rpcd plugin (issue 8)"),
+        Command::Rpcd { rest } => {
+            ExitCode::from(hearth::rpcd::main(&rest, config::resolve_path(cli.config)))
+        }
         Command::Demo { .. } => not_yet(
             "demo",
             "the household demo (issue 9); scripts/demo.sh shows what exists today",

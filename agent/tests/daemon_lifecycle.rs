@@ -191,7 +191,7 @@ fn run_refuses_an_invalid_config_with_exit_2() {
 
 #[test]
 fn unimplemented_commands_say_so_and_fail() {
-    for cmd in ["rpcd", "demo"] {
+    for cmd in ["demo"] {
         let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .args([cmd, "--json"])
             .output()

@@ -136,14 +136,28 @@ impl Sources {
         let config = self.config.lock().map(|c| c.clone()).unwrap_or(None);
         let generation = self.generation.lock().map(|g| *g).unwrap_or(0);
         let shaping = self.shaping.lock().map(|s| s.clone()).unwrap_or(None);
+        let cfg = self.in_force();
+        let on = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .is_some_and(|v| v["enabled"].as_bool() == Some(true))
+        };
+        let balancer = self.balancer.as_ref().map(|b| b.status());
         serde_json::json!({
+            "subsystems": {
+                "control": true,
+                "balancer": on(&balancer),
+                "shaping": on(&shaping),
+                "budgets": self.budgets.is_some(),
+                "planner": cfg.as_ref().is_some_and(|c| c.planners.iter().any(|p| p.survey.is_some())),
+            },
+            "links": cfg.as_ref().map(|c| links(c)).unwrap_or_default(),
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
             "uptime_secs": self.started.elapsed().as_secs(),
             "config": config.as_ref().map(|(p, _)| p.display().to_string()),
             "config_applied_at": config.as_ref().map(|(_, t)| *t),
             "generation": generation,
-            "balancer": self.balancer.as_ref().map(|b| b.status()),
+            "balancer": balancer,
             "shaping": shaping,
             "planner": {"configured": self.in_force().is_some_and(|c| c.planners.iter().any(|p| p.survey.is_some()))},
             "budgets": self.budgets.as_ref().map(|b| {
@@ -215,6 +229,30 @@ impl Sources {
         }
         out
     }
+}
+
+/// The links the config names (shaped WAN and LAN devices, VPN interfaces) with their state
+/// from `/sys/class/net/DEV/operstate` (`missing` when the device does not exist).
+fn links(cfg: &Config) -> Vec<serde_json::Value> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for s in &cfg.shapers {
+        seen.push((&s.device, "wan"));
+        if let Some(l) = &s.lan_device {
+            seen.push((l, "lan"));
+        }
+    }
+    for v in &cfg.vpns {
+        seen.push((&v.interface, "vpn"));
+    }
+    seen.dedup();
+    seen.iter()
+        .map(|(dev, role)| {
+            let state = std::fs::read_to_string(format!("/sys/class/net/{dev}/operstate"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "missing".into());
+            serde_json::json!({"device": dev, "role": role, "state": state})
+        })
+        .collect()
 }
 
 fn reply(status: StatusCode, ctype: &'static str, body: String) -> Response<Full<Bytes>> {
