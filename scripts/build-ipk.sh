@@ -7,7 +7,8 @@
 #                                            uci-defaults and the rpcd plugin symlink
 #   luci-app-hearth_<version>-r<release>_all.ipk   the LuCI views, menu and ACL
 #
-# TARGET is a Rust target (see scripts/build-static.sh); --bin packages an existing binary
+# TARGET is a Rust target (see scripts/build-static.sh); IPK_ARCH=NAME overrides the
+# package architecture (e.g. arm_cortex-a9_vfpv3-d16 for mvebu); --bin packages an existing binary
 # instead of building one (tests use it); --out is the output directory (default
 # target/ipk). Versions come from Cargo.toml (PKG_VERSION) and the feed Makefile
 # (PKG_RELEASE), and are apk-valid (X.Y.Z-rN) for OpenWRT 25.12.
@@ -44,6 +45,8 @@ case "$target" in
         exit 2
         ;;
 esac
+# Another arch name for the same binary (armv7 also runs on mvebu: arm_cortex-a9_vfpv3-d16).
+arch=${IPK_ARCH:-$arch}
 
 if [ -z "$bin" ]; then
     bin=$(scripts/build-static.sh "$target" | tail -n 1)
