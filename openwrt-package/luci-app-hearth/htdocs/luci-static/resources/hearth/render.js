@@ -119,13 +119,32 @@ function warnings(st, eps) {
 		list.map(function(w) { return E('li', {}, w); }));
 }
 
+/* Bytes seen per device at the previous refresh, for the current bandwidth column. */
+var lastSeen = {};
+
+/* bit/s since the previous call for `name` (null on the first call). */
+function bandwidth(name, total) {
+	var now = Date.now(), prev = lastSeen[name];
+	lastSeen[name] = { bytes: total, at: now };
+	if (!prev || now <= prev.at || total < prev.bytes)
+		return null;
+	return (total - prev.bytes) * 8 * 1000 / (now - prev.at);
+}
+
+function bits(bps) {
+	if (bps == null) return '–';
+	return bps >= 1e6 ? (bps / 1e6).toFixed(1) + ' Mbit/s' : bps >= 1e3 ? (bps / 1e3).toFixed(1) + ' kbit/s' : Math.round(bps) + ' bit/s';
+}
+
 function devicesTable(dv) {
 	var cur = (dv && dv.currency) || '';
 	var rows = ((dv && dv.devices) || []).map(function(d) {
+		var bps = bandwidth(d.name, (+d.bytes_month || 0) + (+d.llm_bytes_up || 0) + (+d.llm_bytes_down || 0));
 		return E('tr', { 'class': 'tr', 'data-device': d.name }, [
 			E('td', { 'class': 'td' }, [ E('strong', {}, d.label), E('br'), E('small', {}, d.mac + ' ' + (d.ips || []).join(' ')) ]),
 			cell('group', d.group),
 			cell('rate', d.rate_down_kbit, rate(d.rate_down_kbit) + ' / ' + rate(d.rate_up_kbit)),
+			cell('bandwidth', bps == null ? '' : Math.round(bps), bits(bps)),
 			E('td', { 'class': 'td' }, bar(d.bytes_month, d.data_month_bytes,
 				bytes(d.bytes_month) + (d.data_month_bytes ? ' / ' + bytes(d.data_month_bytes) : ''), 'bytes_month')),
 			E('td', { 'class': 'td' }, bar(d.llm_spent_month, d.llm_month_limit,
@@ -134,7 +153,7 @@ function devicesTable(dv) {
 			cell('llm_tokens', d.llm_tokens)
 		]);
 	});
-	return table([ _('Device'), _('Group'), _('Rate down / up'), _('Data this month'),
+	return table([ _('Device'), _('Group'), _('Limit down / up'), _('Now'), _('Data this month'),
 		_('LLM spend this month'), _('LLM requests'), _('Tokens') ], rows, _('No devices configured.'));
 }
 
