@@ -18,3 +18,4 @@ pub mod planner;
 pub mod rpcd;
 pub mod shaping;
 pub mod uci;
+pub mod vpn;

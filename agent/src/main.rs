@@ -495,6 +495,26 @@ fn render_status(v: &serde_json::Value) -> String {
             let _ = writeln!(out, "shaping off (no 'config shaper' section)");
         }
     }
+    let vp = &v["vpn"];
+    match (vp["enabled"].as_bool(), vp["error"].as_str()) {
+        (Some(true), Some(e)) => {
+            let _ = writeln!(out, "VPN policy FAILED: {e}");
+        }
+        (Some(true), None) => {
+            for l in vp["links"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "vpn {} via {}: link {}",
+                    l["vpn"].as_str().unwrap_or("?"),
+                    l["interface"].as_str().unwrap_or("?"),
+                    l["state"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "VPN policy off (no 'config vpn' section)");
+        }
+    }
     let b = &v["budgets"];
     if b.is_object() {
         let list = |k: &str| b[k].as_array().cloned().unwrap_or_default();
@@ -553,18 +573,24 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         }
     };
     let mut sock = RouteSocket::open().ok();
-    let (caps, probed) = match sock.as_mut().map(exec::probe) {
-        Some(Ok(c)) => (c, true),
-        _ => (shaping::Capabilities::default(), false),
+    let (caps, probed, cached) = match sock
+        .as_mut()
+        .map(|s| shaping::caps_cache::probe(s, &cfg.agent.runtime_dir))
+    {
+        Some(Ok((c, cached))) => (c, true, cached),
+        _ => (shaping::Capabilities::default(), false, false),
     };
     if !probed && !dry_run {
         eprintln!("hearth apply: cannot use netlink to change traffic control (run as root)");
         return ExitCode::FAILURE;
     }
+    // Addresses the neighbour table knows for configured devices count as theirs.
+    let learned = hearth::devices::learned(&cfg);
     let plan = match shaping::plan(
         &cfg,
         &PlanInputs {
             caps,
+            learned: learned.clone(),
             ..Default::default()
         },
     ) {
@@ -578,15 +604,20 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
         .leaf
         .map(|l| format!("{l:?}"))
         .unwrap_or_else(|| "none".into());
-    let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed});
+    let caps_json = serde_json::json!({"cake": caps.cake, "fq_codel": caps.fq_codel, "fw": caps.fw, "probed": probed, "cached": cached});
+    let vpn_plan = hearth::vpn::plan(&cfg, &learned);
+    for w in hearth::vpn::warnings(&cfg) {
+        eprintln!("hearth apply: {w}");
+    }
     if dry_run {
         if json {
             println!(
                 "{}",
-                serde_json::json!({"dry_run": true, "leaf": leaf, "capabilities": caps_json, "links": plan_json(&plan)})
+                serde_json::json!({"dry_run": true, "leaf": leaf, "capabilities": caps_json, "links": plan_json(&plan), "vpn": hearth::vpn::plan_json(&vpn_plan)})
             );
         } else {
             print!("{}", plan_text(&plan, probed));
+            print!("{}", hearth::vpn::plan_text(&vpn_plan));
         }
         return ExitCode::SUCCESS;
     }
@@ -612,20 +643,46 @@ fn apply(path: PathBuf, dry_run: bool, json: bool, remove: bool, counters: bool)
             }
         };
     }
+    let started = std::time::Instant::now();
     let result = if remove {
         exec::remove(sock, &plan).map_err(|e| e.to_string())
     } else {
         exec::apply(sock, &plan).map_err(|e| e.to_string())
     };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // VPN policy after shaping (independent: a VPN failure leaves the shaping applied).
+    let vpn = match (&result, remove, cfg.vpns.is_empty()) {
+        (Err(_), _, _) => Ok(hearth::netlink::vpn::VpnReport::default()),
+        (Ok(_), true, _) => hearth::netlink::vpn::remove(sock),
+        (Ok(_), false, true) => Ok(hearth::netlink::vpn::VpnReport::default()),
+        (Ok(_), false, false) => hearth::netlink::vpn::apply(sock, &vpn_plan),
+    };
+    let vpn = match vpn {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("hearth apply: VPN policy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let vpn_json = serde_json::json!({
+        "changes": vpn.changes,
+        "actions": vpn.actions,
+        "links": vpn.links.iter().map(|(v, i, s)| serde_json::json!({"vpn": v, "interface": i, "state": s})).collect::<Vec<_>>(),
+    });
+    for (v, i, s) in &vpn.links {
+        if *s != "up" {
+            eprintln!("hearth apply: vpn '{v}': link {i} is {s}: its traffic is held by the kill switch until it is up");
+        }
+    }
     match result {
         Ok(r) => {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"changes": r.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions})
+                    serde_json::json!({"changes": r.changes + vpn.changes, "devices": r.devices, "leaf": leaf, "capabilities": caps_json, "actions": r.actions, "vpn": vpn_json, "elapsed_ms": (elapsed_ms * 1000.0).round() / 1000.0})
                 );
             } else {
-                for a in &r.actions {
+                for a in r.actions.iter().chain(&vpn.actions) {
                     println!("{a}");
                 }
                 println!(
@@ -669,7 +726,20 @@ fn plan_json(plan: &hearth::shaping::ShapingPlan) -> serde_json::Value {
                     "prio": c.prio,
                     "leaf": c.leaf.map(|x| format!("{x:?}")),
                 })).collect::<Vec<_>>(),
-                "filters": l.filters.len(),
+                "filters": l.filters.iter().map(|f| {
+                    let m = match &f.matches {
+                        hearth::shaping::Match::Dscp { ipv6, dscp } => serde_json::json!({"dscp": dscp, "ipv6": ipv6}),
+                        hearth::shaping::Match::Mark { value, mask } => serde_json::json!({"mark": format!("{value:#x}"), "mask": format!("{mask:#x}")}),
+                        hearth::shaping::Match::Addr { source, addr, prefix } => serde_json::json!({
+                            if *source { "src" } else { "dst" }: format!("{addr}/{prefix}"),
+                        }),
+                    };
+                    serde_json::json!({
+                        "prio": f.prio,
+                        "match": m,
+                        "classid": format!("{:x}:{:x}", f.classid >> 16, f.classid & 0xffff),
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -466,8 +466,19 @@ impl Testbed {
     }
 
     /// Writes `text` as a config file named `name` in the testbed's directory.
+    /// Without a `config agent` section of its own, the config keeps hearth's runtime files
+    /// (control socket, remembered capability probe) in the testbed's directory.
     pub fn config(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
+        let text = if text.contains("config agent") {
+            text.to_string()
+        } else {
+            format!(
+                "config agent 'main'\n\toption runtime_dir '{}'\n\toption state_dir '{}'\n\n{text}",
+                self.dir.path().join("run").display(),
+                self.dir.path().join("state").display()
+            )
+        };
         std::fs::write(&p, text).expect("write config");
         p
     }

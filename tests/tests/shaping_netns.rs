@@ -186,6 +186,10 @@ fn apply_builds_the_planned_tree_and_a_second_apply_changes_nothing() {
         again["changes"], 0,
         "a second apply must change nothing: {again}"
     );
+    assert_eq!(
+        again["capabilities"]["cached"], true,
+        "the second apply reuses the capability probe: {again}"
+    );
     assert_eq!(again["actions"], serde_json::json!([]), "{again}");
     assert_same(&tree, &bed.observe(), "a second apply changed the kernel");
     // Traffic still flows both ways through the shaped router (redirects, IFBs, leaves). Last:

@@ -51,6 +51,8 @@ pub struct Sources {
     shaping: Mutex<Option<serde_json::Value>>,
     /// The config in force (`/devices` and `/plan` read it).
     in_force: Mutex<Option<Arc<Config>>>,
+    /// The VPN subsystem's last report (tables, rules, link states).
+    vpn: Mutex<Option<serde_json::Value>>,
 }
 
 impl Sources {
@@ -66,6 +68,7 @@ impl Sources {
             generation: Mutex::new(0),
             shaping: Mutex::new(None),
             in_force: Mutex::new(None),
+            vpn: Mutex::new(None),
         })
     }
 
@@ -126,6 +129,13 @@ impl Sources {
     }
 
     /// Records what shaping did last (shown in `/status`).
+    /// Records what the VPN policy did last (shown in `/status`).
+    pub fn set_vpn(&self, v: serde_json::Value) {
+        if let Ok(mut s) = self.vpn.lock() {
+            *s = Some(v);
+        }
+    }
+
     pub fn set_shaping(&self, v: serde_json::Value) {
         if let Ok(mut s) = self.shaping.lock() {
             *s = Some(v);
@@ -142,11 +152,13 @@ impl Sources {
                 .is_some_and(|v| v["enabled"].as_bool() == Some(true))
         };
         let balancer = self.balancer.as_ref().map(|b| b.status());
+        let vpn = self.vpn.lock().map(|s| s.clone()).unwrap_or(None);
         serde_json::json!({
             "subsystems": {
                 "control": true,
                 "balancer": on(&balancer),
                 "shaping": on(&shaping),
+                "vpn": on(&vpn),
                 "budgets": self.budgets.is_some(),
                 "planner": cfg.as_ref().is_some_and(|c| c.planners.iter().any(|p| p.survey.is_some())),
             },
@@ -160,6 +172,7 @@ impl Sources {
             "balancer": balancer,
             "shaping": shaping,
             "planner": {"configured": self.in_force().is_some_and(|c| c.planners.iter().any(|p| p.survey.is_some()))},
+            "vpn": vpn,
             "budgets": self.budgets.as_ref().map(|b| {
                 let rows = b.usage(crate::budget::now());
                 serde_json::json!({

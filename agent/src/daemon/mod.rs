@@ -208,9 +208,10 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
         Box::new(crate::control::Control::new(sources.clone())),
         Box::new(budgets),
         Box::new(crate::shaping::subsystem::Shaping::new(
-            Some(sources),
+            Some(sources.clone()),
             Some(ledgers),
         )),
+        Box::new(crate::vpn::subsystem::VpnSubsystem::new(Some(sources))),
         Box::new(balancer),
     ]
 }

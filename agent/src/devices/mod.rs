@@ -63,6 +63,32 @@ pub fn identify(cfg: &Config, ip: IpAddr, mac: Option<Mac>) -> Identity {
     }
 }
 
+/// Addresses the neighbour table knows for each configured device (by MAC), besides the
+/// configured ones: what policy routing and shaping classify by at run time. Link-local
+/// IPv6 addresses are left out (they never leave the LAN).
+pub fn learned(cfg: &Config) -> std::collections::BTreeMap<String, Vec<IpAddr>> {
+    let mut out: std::collections::BTreeMap<String, Vec<IpAddr>> = Default::default();
+    let Ok(entries) = neighbors::dump() else {
+        return out;
+    };
+    for (ip, mac) in entries {
+        let ip = canonical(ip);
+        if matches!(ip, IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80) {
+            continue;
+        }
+        if let Some(d) = cfg.devices.iter().find(|d| d.mac == mac) {
+            let list = out.entry(d.meta.name.clone()).or_default();
+            if !list.contains(&ip) {
+                list.push(ip);
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,9 @@
 //!
 //! - [`tc`]: traffic control — qdiscs, HTB classes, filters, the IFB link.
 
+pub mod fib;
 pub mod links;
 pub mod shaping;
 pub mod socket;
 pub mod tc;
+pub mod vpn;

@@ -804,6 +804,10 @@ pub fn apply(sock: &mut RouteSocket, plan: &ShapingPlan) -> Result<ApplyReport, 
         }
         report.actions.push(o.what.clone());
     }
+    // Nothing changed: the dump just compared equal to the plan.
+    if ops.is_empty() && created.is_empty() {
+        return Ok(report);
+    }
     // Verify with a fresh dump.
     for w in &want {
         let missing = match snapshot(sock, w.ifindex) {

@@ -18,6 +18,7 @@
 //!
 //! Rates are bytes per second here (the kernel's unit); the config is in kbit/s.
 
+pub mod caps_cache;
 pub mod ids;
 pub mod subsystem;
 #[cfg(test)]

@@ -186,7 +186,7 @@ fn plan_with(
         &PlanInputs {
             caps,
             throttled: throttled.clone(),
-            ..Default::default()
+            learned: crate::devices::learned(cfg),
         },
     )
 }
@@ -335,11 +335,13 @@ impl Subsystem for Shaping {
                     RouteSocket::open().map_err(|e| err(format!("cannot open netlink: {e}")))?;
                 let caps = match known {
                     Some(c) => c,
-                    None => exec::probe(&mut sock).map_err(|e| {
-                        err(format!(
-                            "cannot probe the kernel (hearth needs CAP_NET_ADMIN): {e}"
-                        ))
-                    })?,
+                    None => super::caps_cache::probe(&mut sock, &cfg.agent.runtime_dir)
+                        .map(|(c, _)| c)
+                        .map_err(|e| {
+                            err(format!(
+                                "cannot probe the kernel (hearth needs CAP_NET_ADMIN): {e}"
+                            ))
+                        })?,
                 };
                 let throttled = over_data(&shared);
                 let p = plan_with(&cfg, caps, &throttled).map_err(|e| err(e.to_string()))?;

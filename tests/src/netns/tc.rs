@@ -588,7 +588,7 @@ impl Observed {
                 }
             }
             let rules = o.rules("root");
-            let want_rules = l["filters"].as_u64().unwrap_or(0) as usize;
+            let want_rules = l["filters"].as_array().map_or(0, Vec::len);
             if rules.len() != want_rules {
                 bad.push(format!(
                     "{dev}: {} filter rule(s) on the root, planned {want_rules}",

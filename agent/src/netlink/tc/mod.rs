@@ -27,11 +27,11 @@ pub mod rate;
 pub mod reply;
 pub mod stab;
 mod stats;
-mod wire;
+pub(crate) mod wire;
 
 // The captured vectors are little-endian; see tests/mod.rs.
 #[cfg(all(test, target_endian = "little"))]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 
