@@ -58,3 +58,17 @@ py_ensure() {
     fi
     "$venv/bin/pip" install -q "$@"
 }
+
+# npm_ensure DIR PACKAGE...: npm PACKAGEs installed under DIR (node_modules), for tests that
+# drive tools written in JavaScript (playwright-core for the browser lane).
+npm_ensure() {
+    local dir=$1; shift
+    apt_ensure node nodejs
+    apt_ensure npm npm || true
+    mkdir -p "$dir"
+    local p missing=()
+    for p in "$@"; do
+        [ -f "$dir/node_modules/$p/package.json" ] || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] || npm install --no-audit --no-fund --prefix "$dir" "${missing[@]}"
+}

@@ -15,7 +15,14 @@ apt_ensure ip iproute2
 apt_ensure ping iputils-ping
 apt_ensure curl curl
 apt_ensure iperf3 iperf3
-apt_ensure qemu-aarch64-static qemu-user-static || warn "qemu-user-static unavailable: the aarch64 binary will be built but not run"
+apt_ensure file file
+apt_ensure qemu-aarch64-static qemu-user-static || warn "qemu-user-static unavailable: the router binaries will be built but not run"
+# The dashboard's browser lane (tests/tests/dashboard_browser.rs): Debian's Chromium driven
+# by playwright-core from npm; HEARTH_REQUIRE_BROWSER=1 turns a missing tool into a failure.
+apt_ensure chromium chromium
+npm_ensure target/tools/browser playwright-core
+export PLAYWRIGHT_CORE="$PWD/target/tools/browser/node_modules/playwright-core"
+export HEARTH_REQUIRE_BROWSER=1
 rust_ensure
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 # The official openai Python SDK, for the real-client test (tests/tests/openai_sdk.rs).
@@ -35,21 +42,34 @@ for f in configs/*; do
     ./target/debug/hearth check --config "$f"
 done
 
-say "router builds: static musl x86_64 and aarch64, release profile"
-# ring (TLS) compiles C for the target: zig is the cross C compiler and linker (MACHINE-NOTES).
+say "router builds: static musl for x86_64, aarch64, armv7 and mipsel (scripts/build-static.sh)"
+# x86_64/aarch64 on stable with zig as C compiler and linker (ring compiles C); armv7 and
+# mipsel with nightly -Zbuild-std (MACHINE-NOTES). Each binary runs under qemu-user.
 zig_ensure
-for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
-    cargo zigbuild --release --locked --target "$t" -p hearth
-    bin=target/$t/release/hearth
-    printf '%-28s %8d bytes  %s\n' "$t" "$(stat -c %s "$bin")" "$(file -b "$bin" | cut -d, -f1-2,4)"
+declare -A qemu=(
+    [x86_64-unknown-linux-musl]=""
+    [aarch64-unknown-linux-musl]=qemu-aarch64-static
+    [armv7-unknown-linux-musleabihf]=qemu-arm-static
+    [mipsel-unknown-linux-musl]=qemu-mipsel-static
+)
+rm -rf target/ipk
+for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl; do
+    start=$SECONDS
+    bin=$(scripts/build-static.sh "$t" | tail -n 1)
+    echo "$t: built in $((SECONDS - start)) s"
+    q=${qemu[$t]}
+    if [ -z "$q" ] || command -v "$q" >/dev/null; then
+        $q "$bin" --version
+        $q "$bin" check --config configs/family
+    else
+        warn "SKIPPED running the $t binary: $q (qemu-user-static) is missing"
+    fi
+    scripts/build-ipk.sh "$t" --bin "$bin" --out target/ipk
 done
-./target/x86_64-unknown-linux-musl/release/hearth check --config configs/family
-if command -v qemu-aarch64-static >/dev/null; then
-    qemu-aarch64-static target/aarch64-unknown-linux-musl/release/hearth --version
-    qemu-aarch64-static target/aarch64-unknown-linux-musl/release/hearth check --config configs/family
-else
-    warn "SKIPPED running the aarch64 binary: qemu-aarch64-static is missing"
-fi
+
+say "packages: ipk layout, control, scripts; the packaged binaries run (tests/tests/ipk_layout.rs)"
+HEARTH_IPK_DIR="$PWD/target/ipk" cargo test -p hearth-e2e --locked --test ipk_layout
+echo "packages in target/ipk/; dashboard screenshot: target/browser/dashboard.png"
 
 say "full-kernel lane: Debian's kernel in a TCG microVM (docs/vm-lane.md)"
 scripts/vm/selftest.sh

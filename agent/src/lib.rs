@@ -15,6 +15,7 @@ pub mod devices;
 pub mod logger;
 pub mod netlink;
 pub mod planner;
+pub mod rpcd;
 pub mod shaping;
 pub mod uci;
 pub mod vpn;

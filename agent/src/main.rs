@@ -142,6 +142,14 @@ enum UciCommand {
 }
 
 fn main() -> ExitCode {
+    // rpcd runs the plugin as /usr/libexec/rpcd/hearth (a symlink to this binary).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv
+        .first()
+        .is_some_and(|a| hearth::rpcd::invoked_as_plugin(std::path::Path::new(a)))
+    {
+        return ExitCode::from(hearth::rpcd::main(&argv[1..], config::resolve_path(None)));
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Check => check(config::resolve_path(cli.config)),
@@ -179,7 +187,9 @@ fn main() -> ExitCode {
             group.as_deref(),
         ),
         Command::Plan(args) => plan(cli.config, args),
-        Command::Rpcd { .. } => not_yet("rpcd", "the LuCI/rpcd plugin (issue 8)"),
+        Command::Rpcd { rest } => {
+            ExitCode::from(hearth::rpcd::main(&rest, config::resolve_path(cli.config)))
+        }
         Command::Demo { .. } => not_yet(
             "demo",
             "the household demo (issue 9); scripts/demo.sh shows what exists today",
@@ -194,7 +204,7 @@ fn not_yet(cmd: &str, what: &str) -> ExitCode {
 
 /// `hearth plan`: read the survey (I/O here), plan (pure), print and write the heatmap.
 fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
-    use hearth::planner::{self, ApPlacement, ReadOptions};
+    use hearth::planner;
     // === live radio data: the nl80211 collector (wifi module) is not in this build yet ===
     if args.collect.is_some() || args.snapshot.is_some() {
         eprintln!(
@@ -225,123 +235,29 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
             };
         }
     };
-    let section = match (&args.planner, &cfg) {
-        (Some(name), Some(c)) => match c.planners.iter().find(|p| &p.meta.name == name) {
-            Some(p) => Some(p),
-            None => {
-                let known: Vec<&str> = c.planners.iter().map(|p| p.meta.name.as_str()).collect();
-                eprintln!(
-                    "hearth plan: {} has no planner section '{name}' (known: {})",
-                    path.display(),
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                );
-                return ExitCode::from(EXIT_INVALID);
-            }
-        },
-        (None, Some(c)) => c.planners.first(),
-        _ => None,
-    };
-    let mut settings = planner::Settings {
-        search: !args.no_search,
-        ..Default::default()
-    };
-    if let Some(c) = &cfg {
-        settings.currency = c.agent.currency.clone();
-        let download = c.shapers.iter().map(|s| s.download.0).max().unwrap_or(0);
-        settings.wan_mbps = (download > 0).then(|| download as f64 / 1000.0);
-    }
-    if let Some(p) = section {
-        settings.target_rssi = p.target_rssi.0 as f64;
-        settings.budget = p.budget.0 as f64 / 1e6;
-        settings.resolution = p.resolution;
-    }
-    // The survey: --survey as given, else the section's, relative to the config's directory.
-    let survey_path = match (&args.survey, section.and_then(|p| p.survey.as_ref())) {
-        (Some(s), _) => s.clone(),
-        (None, Some(s)) if s.is_relative() => path
-            .parent()
-            .map(|d| d.join(s))
-            .unwrap_or_else(|| s.clone()),
-        (None, Some(s)) => s.clone(),
-        (None, None) => {
-            eprintln!(
-                "hearth plan: no survey file: give --survey FILE, or set option survey in the planner section of {}",
-                path.display()
-            );
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let name = survey_path.display().to_string();
-    let text = match std::fs::read_to_string(&survey_path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("hearth plan: cannot read the survey {name}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // APs: the section's `list ap`, then --ap (same id: the command line wins).
-    let mut aps: Vec<ApPlacement> = section.map(|p| p.aps.clone()).unwrap_or_default();
-    for a in args.aps {
-        aps.retain(|x| x.id != a.id);
-        aps.push(a);
-    }
-    let is_json = match survey_path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("json") => true,
-        Some(e) if e.eq_ignore_ascii_case("csv") => false,
-        _ => text.trim_start().starts_with('{'),
-    };
-    let opts = ReadOptions {
+    let request = planner::run::Request {
+        survey: args.survey,
         skip_bad: args.skip_bad,
-        aps: aps.clone(),
+        aps: args.aps,
+        planner: args.planner,
+        search: !args.no_search,
     };
-    let read = if is_json {
-        planner::json::read(&text, &name, &opts)
-    } else {
-        let home = planner::Home {
-            width: section.map_or(12.0, |p| p.width),
-            height: section.map_or(9.0, |p| p.height),
-            floors: section.map_or(1, |p| p.floors),
-            wan_mbps: None,
-        };
-        planner::csv::read(
-            &text,
-            &name,
-            home,
-            aps.iter().map(ApPlacement::to_ap).collect(),
-            &opts,
-        )
-    };
-    let mut read = match read {
-        Ok(r) => r,
+    let outcome = match planner::run::run(cfg.as_ref(), &path, request) {
+        Ok(o) => o,
         Err(e) => {
-            for p in &e.problems {
-                eprintln!("{p}");
+            for line in e.lines() {
+                eprintln!("{line}");
             }
-            if e.skippable {
-                eprintln!(
-                    "hearth plan: {} bad row(s) in {name}: the survey is rejected; fix them, or use --skip-bad to leave them out",
-                    e.problems.len()
-                );
-            }
-            return ExitCode::from(EXIT_INVALID);
+            return match e {
+                planner::run::RunError::Io(_) => ExitCode::FAILURE,
+                planner::run::RunError::Invalid(_) => ExitCode::from(EXIT_INVALID),
+            };
         }
     };
-    for p in &read.skipped {
+    for p in &outcome.skipped {
         eprintln!("hearth plan: skipped {p}");
     }
-    if !is_json {
-        for a in aps.iter().filter(|a| a.standard.is_none()) {
-            read.survey.notes.push(format!(
-                "AP '{}' is assumed to be Wi-Fi 5 (say ID:X,Y,FLOOR:wifi6 etc. to change it)",
-                a.id
-            ));
-        }
-    }
-    let result = planner::plan(read.survey, settings);
+    let (result, name, skipped) = (outcome.plan, outcome.input, outcome.skipped);
     if let Some(out) = &args.svg {
         if let Err(e) = std::fs::write(out, planner::svg::render(&result)) {
             eprintln!("hearth plan: cannot write {}: {e}", out.display());
@@ -349,7 +265,7 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
         }
     }
     if args.json {
-        let v = planner::report::to_json(&result, &name, &read.skipped);
+        let v = planner::report::to_json(&result, &name, &skipped);
         match serde_json::to_string_pretty(&v) {
             Ok(s) => println!("{s}"),
             Err(e) => {
@@ -358,10 +274,7 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
             }
         }
     } else {
-        print!(
-            "{}",
-            planner::report::to_text(&result, &name, &read.skipped)
-        );
+        print!("{}", planner::report::to_text(&result, &name, &skipped));
     }
     ExitCode::SUCCESS
 }

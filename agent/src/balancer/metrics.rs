@@ -127,6 +127,63 @@ impl BalancerMetrics {
             .or_default() += 1;
     }
 
+    /// Totals since the agent started, for the dashboard and LuCI: per endpoint (`requests`,
+    /// `errors` = requests not `ok`, `tokens`, `cost`) and per device (`requests`, `tokens`,
+    /// `cost`, `bytes_up`, `bytes_down`; unknown clients under `""`).
+    pub fn totals(&self) -> serde_json::Value {
+        #[derive(Default)]
+        struct T {
+            requests: u64,
+            errors: u64,
+            tokens: u64,
+            cost: u64,
+            up: u64,
+            down: u64,
+        }
+        let m = self.lock();
+        let mut endpoints: BTreeMap<&str, T> = BTreeMap::new();
+        let mut devices: BTreeMap<&str, T> = BTreeMap::new();
+        for ((who, outcome), n) in &m.requests {
+            for t in [
+                endpoints.entry(who.2.as_str()).or_default(),
+                devices.entry(who.0.as_str()).or_default(),
+            ] {
+                t.requests += n;
+                if *outcome != "ok" {
+                    t.errors += n;
+                }
+            }
+        }
+        for (who, (i, o)) in &m.tokens {
+            endpoints.entry(who.2.as_str()).or_default().tokens += i + o;
+            devices.entry(who.0.as_str()).or_default().tokens += i + o;
+        }
+        for (who, c) in &m.cost {
+            endpoints.entry(who.2.as_str()).or_default().cost += c;
+            devices.entry(who.0.as_str()).or_default().cost += c;
+        }
+        for (who, (u, d)) in &m.bytes {
+            let t = devices.entry(who.0.as_str()).or_default();
+            t.up += u;
+            t.down += d;
+        }
+        let obj = |map: BTreeMap<&str, T>,
+                   bytes: bool|
+         -> serde_json::Map<String, serde_json::Value> {
+            map.into_iter()
+                .map(|(k, t)| {
+                    let mut v = serde_json::json!({"requests": t.requests, "errors": t.errors, "tokens": t.tokens, "cost": t.cost});
+                    if bytes {
+                        v["bytes_up"] = t.up.into();
+                        v["bytes_down"] = t.down.into();
+                    }
+                    (k.to_string(), v)
+                })
+                .collect()
+        };
+        serde_json::json!({"endpoints": obj(endpoints, false), "devices": obj(devices, true)})
+    }
+
     /// Appends the text exposition, with gauges read from `upstreams`.
     pub fn render(&self, out: &mut String, upstreams: &[Arc<Upstream>], currency: &str) {
         let m = self.lock();

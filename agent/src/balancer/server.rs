@@ -260,12 +260,18 @@ impl BalancerHandle {
                     "url": u.endpoint.url.raw,
                     "models": u.endpoint.models,
                     "in_flight": u.in_flight(),
+                    "latency_ms": u.candidate().latency.map(|s| (s * 1000.0).round() as u64),
                     "problem": u.unusable,
                     "health": u.health_json(),
                 })
             })
             .collect();
         serde_json::json!({"enabled": true, "listen": listen, "endpoints": endpoints})
+    }
+
+    /// Request, token and cost totals since start, per endpoint and per device.
+    pub fn totals(&self) -> serde_json::Value {
+        self.metrics.totals()
     }
 }
 

@@ -61,6 +61,59 @@ pub fn agent(r: &mut SectionReader) -> Agent {
                 .map(|_| s.trim().to_string())
                 .map_err(|e| format!("{e}; give a POSIX TZ string as in /etc/TZ, e.g. CET-1CEST,M3.5.0,M10.5.0/3"))
         }),
+        dashboard: dashboard(r),
+    }
+}
+
+/// The agent's `dashboard_*` options: off unless `dashboard_listen` is set, and then exactly
+/// one of `dashboard_token` / `dashboard_token_file` is required.
+fn dashboard(r: &mut SectionReader) -> Option<Dashboard> {
+    let listen = r.opt("dashboard_listen", |s| {
+        let addr = values::listen_addr(s)?;
+        match values::not_lan(addr.ip()) {
+            Some(why) => Err(format!(
+                "{addr} {why}; give the router's LAN address (e.g. 192.168.1.1:8081) or 127.0.0.1:PORT"
+            )),
+            None => Ok(addr),
+        }
+    });
+    let inline = r.opt("dashboard_token", |s| {
+        values::token(s).map(|()| s.to_string())
+    });
+    let file = r.opt("dashboard_token_file", values::abs_path);
+    let has_listen = r.has("dashboard_listen");
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            let line = r
+                .line_of("dashboard_token_file")
+                .max(r.line_of("dashboard_token"));
+            r.error(
+                Some("dashboard_token"),
+                line,
+                "set either dashboard_token or dashboard_token_file, not both",
+            );
+            None
+        }
+        (Some(t), None) => listen.map(|listen| Dashboard {
+            listen,
+            token: DashboardToken::Inline(t),
+        }),
+        (None, Some(f)) => listen.map(|listen| Dashboard {
+            listen,
+            token: DashboardToken::File(f),
+        }),
+        (None, None)
+            if has_listen && !r.has("dashboard_token") && !r.has("dashboard_token_file") =>
+        {
+            let line = r.line_of("dashboard_listen");
+            r.error(
+                Some("dashboard_listen"),
+                line,
+                "needs a token: set dashboard_token_file (a root-only file holding a secret of 16+ characters) or dashboard_token",
+            );
+            None
+        }
+        (None, None) => None,
     }
 }
 

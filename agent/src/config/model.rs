@@ -90,6 +90,27 @@ pub struct Agent {
     /// POSIX TZ string budget days and months are counted in (`CET-1CEST,M3.5.0,M10.5.0/3`);
     /// `None` = `$TZ`, else `/etc/TZ` (OpenWRT), else UTC.
     pub timezone: Option<String>,
+    /// The web dashboard (`/hearth/`) for routers without LuCI; `None` = off (the default:
+    /// the control socket stays the only way in).
+    pub dashboard: Option<Dashboard>,
+}
+
+/// Where the dashboard listens and the secret that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dashboard {
+    /// TCP address (LAN side only: the dashboard shows who spends what).
+    pub listen: SocketAddr,
+    /// Where the token comes from (read at every reconcile, so a new token needs a reload).
+    pub token: DashboardToken,
+}
+
+/// The dashboard's bearer token: inline in the config, or in a root-only file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DashboardToken {
+    /// `option dashboard_token` (the config file is world-readable on OpenWRT: prefer a file).
+    Inline(String),
+    /// `option dashboard_token_file`: first line of the file.
+    File(PathBuf),
 }
 
 impl Default for Agent {
@@ -101,6 +122,7 @@ impl Default for Agent {
             flush_interval: 300,
             currency: "USD".into(),
             timezone: None,
+            dashboard: None,
         }
     }
 }

@@ -144,6 +144,13 @@ impl<'a> SectionReader<'a> {
         out
     }
 
+    /// The line of option `name`, else of the section header.
+    pub fn line_of(&self, name: &str) -> u32 {
+        self.section
+            .option(name)
+            .map_or(self.section.line, |o| o.line())
+    }
+
     /// Whether the section sets option `name` (marks it known).
     pub fn has(&mut self, name: &'static str) -> bool {
         self.raw(name).is_some()

@@ -398,6 +398,31 @@ pub fn listen_addr(raw: &str) -> ParseResult<SocketAddr> {
     Ok(addr)
 }
 
+/// The shortest secret accepted for the dashboard: 16 characters (64 bits as hex, 96 as
+/// base64); shorter ones are guessable from the LAN.
+pub const TOKEN_MIN: usize = 16;
+
+/// A secret token (the dashboard's): at least [`TOKEN_MIN`] characters, and only characters
+/// that pass a cookie, a header and a query string unchanged (letters, digits, `-_.~+/=`:
+/// hex and base64 both fit).
+pub fn token(t: &str) -> ParseResult<()> {
+    if let Some(c) = t
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.~+/=".contains(*c)))
+    {
+        return Err(format!(
+            "a token is letters, digits and - _ . ~ + / = only (found {c:?})"
+        ));
+    }
+    if t.len() < TOKEN_MIN {
+        return Err(format!(
+            "the token is {} characters; use at least {TOKEN_MIN} (e.g. the output of 'openssl rand -hex 16')",
+            t.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Why `ip` is not a LAN-side address (wildcard or public), or `None` if it is one:
 /// loopback, RFC 1918 private IPv4, link-local, or IPv6 unique-local.
 pub fn not_lan(ip: IpAddr) -> Option<&'static str> {

@@ -3,9 +3,16 @@
 //! proxy or the node exporter's textfile collector).
 //!
 //! - `GET /status`: what the agent is doing (version, uptime, config, each subsystem's view);
+//! - `GET /usage`: every budget account; `POST /anomaly/ack?key=KEY` clears a spend anomaly;
+//! - `GET /devices`, `GET /endpoints`: per-device and per-endpoint views (see [`views`]);
+//! - `GET /plan`: the Wi-Fi planner's report for the configured survey, with its SVG;
 //! - `GET /metrics`: Prometheus text format.
 //!
-//! The socket is created mode 0600: only root (hearth itself, rpcd) may talk to it.
+//! The socket is created mode 0600: only root (hearth itself, rpcd) may talk to it. The same
+//! handler also serves the optional token-protected web dashboard on TCP ([`dashboard`]).
+
+pub mod dashboard;
+pub mod views;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -15,7 +22,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{UnixListener, UnixStream};
@@ -43,6 +49,8 @@ pub struct Sources {
     generation: Mutex<u64>,
     /// The shaping subsystem's last report (devices, leaf, kernel capabilities).
     shaping: Mutex<Option<serde_json::Value>>,
+    /// The config in force (`/devices` and `/plan` read it).
+    in_force: Mutex<Option<Arc<Config>>>,
     /// The VPN subsystem's last report (tables, rules, link states).
     vpn: Mutex<Option<serde_json::Value>>,
 }
@@ -59,8 +67,65 @@ impl Sources {
             config: Mutex::new(None),
             generation: Mutex::new(0),
             shaping: Mutex::new(None),
+            in_force: Mutex::new(None),
             vpn: Mutex::new(None),
         })
+    }
+
+    fn in_force(&self) -> Option<Arc<Config>> {
+        self.in_force.lock().map(|c| c.clone()).unwrap_or(None)
+    }
+
+    fn balancer_totals(&self) -> serde_json::Value {
+        self.balancer
+            .as_ref()
+            .map_or(serde_json::Value::Null, |b| b.totals())
+    }
+
+    /// `/devices` (see [`views::devices`]).
+    fn devices(&self) -> serde_json::Value {
+        let Some(cfg) = self.in_force() else {
+            return serde_json::json!({"devices": []});
+        };
+        let rows = self
+            .budgets
+            .as_ref()
+            .map(|b| b.usage(crate::budget::now()))
+            .unwrap_or_default();
+        views::devices(&cfg, &rows, &self.balancer_totals())
+    }
+
+    /// `/endpoints` (see [`views::endpoints`]).
+    fn endpoints(&self) -> serde_json::Value {
+        let status = self
+            .balancer
+            .as_ref()
+            .map_or(serde_json::json!({"enabled": false}), |b| b.status());
+        let currency = self
+            .in_force()
+            .map_or_else(|| "USD".to_string(), |c| c.agent.currency.clone());
+        views::endpoints(&status, &self.balancer_totals(), &currency)
+    }
+
+    /// `/plan`: plans on a blocking thread (the mesh search takes a moment on a router).
+    async fn plan(&self) -> (StatusCode, serde_json::Value) {
+        let Some(cfg) = self.in_force() else {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "no config applied yet"}),
+            );
+        };
+        match tokio::task::spawn_blocking(move || crate::planner::run::report_for(&cfg)).await {
+            Ok(Ok(v)) => (StatusCode::OK, v),
+            Ok(Err(e)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({"error": e.lines().join("; ")}),
+            ),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": format!("the planner failed: {e}")}),
+            ),
+        }
     }
 
     /// Records what shaping did last (shown in `/status`).
@@ -81,16 +146,32 @@ impl Sources {
         let config = self.config.lock().map(|c| c.clone()).unwrap_or(None);
         let generation = self.generation.lock().map(|g| *g).unwrap_or(0);
         let shaping = self.shaping.lock().map(|s| s.clone()).unwrap_or(None);
+        let cfg = self.in_force();
+        let on = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .is_some_and(|v| v["enabled"].as_bool() == Some(true))
+        };
+        let balancer = self.balancer.as_ref().map(|b| b.status());
         let vpn = self.vpn.lock().map(|s| s.clone()).unwrap_or(None);
         serde_json::json!({
+            "subsystems": {
+                "control": true,
+                "balancer": on(&balancer),
+                "shaping": on(&shaping),
+                "vpn": on(&vpn),
+                "budgets": self.budgets.is_some(),
+                "planner": cfg.as_ref().is_some_and(|c| c.planners.iter().any(|p| p.survey.is_some())),
+            },
+            "links": cfg.as_ref().map(|c| links(c)).unwrap_or_default(),
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
             "uptime_secs": self.started.elapsed().as_secs(),
             "config": config.as_ref().map(|(p, _)| p.display().to_string()),
             "config_applied_at": config.as_ref().map(|(_, t)| *t),
             "generation": generation,
-            "balancer": self.balancer.as_ref().map(|b| b.status()),
+            "balancer": balancer,
             "shaping": shaping,
+            "planner": {"configured": self.in_force().is_some_and(|c| c.planners.iter().any(|p| p.survey.is_some()))},
             "vpn": vpn,
             "budgets": self.budgets.as_ref().map(|b| {
                 let rows = b.usage(crate::budget::now());
@@ -163,6 +244,30 @@ impl Sources {
     }
 }
 
+/// The links the config names (shaped WAN and LAN devices, VPN interfaces) with their state
+/// from `/sys/class/net/DEV/operstate` (`missing` when the device does not exist).
+fn links(cfg: &Config) -> Vec<serde_json::Value> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for s in &cfg.shapers {
+        seen.push((&s.device, "wan"));
+        if let Some(l) = &s.lan_device {
+            seen.push((l, "lan"));
+        }
+    }
+    for v in &cfg.vpns {
+        seen.push((&v.interface, "vpn"));
+    }
+    seen.dedup();
+    seen.iter()
+        .map(|(dev, role)| {
+            let state = std::fs::read_to_string(format!("/sys/class/net/{dev}/operstate"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "missing".into());
+            serde_json::json!({"device": dev, "role": role, "state": state})
+        })
+        .collect()
+}
+
 fn reply(status: StatusCode, ctype: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
@@ -171,8 +276,23 @@ fn reply(status: StatusCode, ctype: &'static str, body: String) -> Response<Full
     r
 }
 
-async fn serve(sources: Arc<Sources>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Answers one request; the dashboard listener calls this once the token checked out.
+pub(crate) async fn serve<B>(sources: Arc<Sources>, req: Request<B>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
+        (&Method::GET, "/devices") => reply(
+            StatusCode::OK,
+            "application/json",
+            sources.devices().to_string(),
+        ),
+        (&Method::GET, "/endpoints") => reply(
+            StatusCode::OK,
+            "application/json",
+            sources.endpoints().to_string(),
+        ),
+        (&Method::GET, "/plan") => {
+            let (status, v) = sources.plan().await;
+            reply(status, "application/json", v.to_string())
+        }
         (&Method::GET, "/status") => reply(
             StatusCode::OK,
             "application/json",
@@ -211,7 +331,7 @@ async fn serve(sources: Arc<Sources>, req: Request<Incoming>) -> Response<Full<B
         (_, path) => reply(
             StatusCode::NOT_FOUND,
             "application/json",
-            serde_json::json!({"error": format!("unknown path {path}; try /status, /usage or /metrics")})
+            serde_json::json!({"error": format!("unknown path {path}; try /status, /usage, /devices, /endpoints, /plan or /metrics")})
                 .to_string(),
         ),
     }
@@ -223,6 +343,13 @@ pub struct Control {
     sources: Arc<Sources>,
     /// The bound socket path and its server task.
     bound: Option<(PathBuf, JoinHandle<()>, ShutdownTrigger)>,
+    /// The dashboard's TCP listener, when configured: its address, task, stop and token.
+    dashboard: Option<(
+        std::net::SocketAddr,
+        JoinHandle<()>,
+        ShutdownTrigger,
+        dashboard::Token,
+    )>,
 }
 
 impl Control {
@@ -230,7 +357,55 @@ impl Control {
         Control {
             sources,
             bound: None,
+            dashboard: None,
         }
+    }
+
+    async fn stop_dashboard(&mut self) {
+        if let Some((addr, task, stop, _)) = self.dashboard.take() {
+            stop.trigger();
+            let _ = task.await;
+            log::info!("control: dashboard on {addr} stopped");
+        }
+    }
+
+    /// Serves, moves or stops the dashboard as `config` asks; the token is re-read every time.
+    async fn apply_dashboard(&mut self, config: &Config) -> Result<Option<String>, SubsystemError> {
+        let fail = |message: String| SubsystemError {
+            subsystem: "control",
+            message,
+        };
+        let Some(d) = &config.agent.dashboard else {
+            self.stop_dashboard().await;
+            return Ok(None);
+        };
+        let token = match dashboard::read_token(&d.token) {
+            Ok(t) => t,
+            Err(e) => {
+                // A token that cannot be read must not leave the old one open.
+                self.stop_dashboard().await;
+                return Err(fail(format!("dashboard off: {e}")));
+            }
+        };
+        let url = format!("dashboard on http://{}/hearth/", d.listen);
+        if let Some((addr, _, _, current)) = &self.dashboard {
+            if *addr == d.listen {
+                match current.write() {
+                    Ok(mut t) => *t = token,
+                    Err(p) => *p.into_inner() = token,
+                }
+                return Ok(Some(url));
+            }
+        }
+        self.stop_dashboard().await;
+        let listener = dashboard::bind(d.listen)
+            .await
+            .map_err(|e| fail(format!("dashboard off: cannot listen on {}: {e}", d.listen)))?;
+        let token = Arc::new(std::sync::RwLock::new(token));
+        let (trigger, stop) = shutdown::channel();
+        let task = dashboard::spawn(listener, self.sources.clone(), token.clone(), stop);
+        self.dashboard = Some((d.listen, task, trigger, token));
+        Ok(Some(url))
     }
 
     async fn unbind(&mut self) {
@@ -253,23 +428,32 @@ impl Control {
         if let Ok(mut g) = self.sources.generation.lock() {
             *g += 1;
         }
-        if self.bound.as_ref().is_some_and(|(p, _, _)| *p == path) {
-            return Ok(Reconciled {
-                changes: 0,
-                summary: format!("serving {}", path.display()),
-            });
+        if let Ok(mut c) = self.sources.in_force.lock() {
+            *c = Some(config.clone());
         }
-        let listener = bind(&path).map_err(|e| SubsystemError {
-            subsystem: "control",
-            message: format!("cannot create {}: {e}", path.display()),
-        })?;
-        self.unbind().await;
-        let (trigger, stop) = shutdown::channel();
-        let task = spawn(listener, self.sources.clone(), stop);
-        self.bound = Some((path.clone(), task, trigger));
+        let mut changes = 0;
+        if self.bound.as_ref().is_none_or(|(p, _, _)| *p != path) {
+            let listener = bind(&path).map_err(|e| SubsystemError {
+                subsystem: "control",
+                message: format!("cannot create {}: {e}", path.display()),
+            })?;
+            self.unbind().await;
+            let (trigger, stop) = shutdown::channel();
+            let task = spawn(listener, self.sources.clone(), stop);
+            self.bound = Some((path.clone(), task, trigger));
+            changes += 1;
+        }
+        let before = self.dashboard.as_ref().map(|d| d.0);
+        let dash = self.apply_dashboard(config).await?;
+        if self.dashboard.as_ref().map(|d| d.0) != before {
+            changes += 1;
+        }
         Ok(Reconciled {
-            changes: 1,
-            summary: format!("serving {}", path.display()),
+            changes,
+            summary: match dash {
+                Some(d) => format!("serving {}; {d}", path.display()),
+                None => format!("serving {}", path.display()),
+            },
         })
     }
 }
@@ -340,6 +524,7 @@ impl Subsystem for Control {
 
     fn flush(&mut self) -> BoxFuture<'_, Result<(), SubsystemError>> {
         Box::pin(async move {
+            self.stop_dashboard().await;
             self.unbind().await;
             Ok(())
         })
@@ -357,27 +542,44 @@ pub async fn request(
     method: Method,
     path: &str,
 ) -> std::io::Result<(StatusCode, String)> {
-    let io_err = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
     let stream = UnixStream::connect(socket).await?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (status, _, body) = exchange(stream, method, path, &[]).await?;
+    Ok((status, body))
+}
+
+/// One HTTP/1.1 exchange on `io` (a connected socket): status, headers and body.
+pub async fn exchange<IO>(
+    io: IO,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(StatusCode, http::HeaderMap, String)>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io_err = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| io_err(&e))?;
     tokio::spawn(conn);
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(path)
-        .header(header::HOST, "hearth")
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| io_err(&e))?;
+        .header(header::HOST, "hearth");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::new())).map_err(|e| io_err(&e))?;
     let resp = send.send_request(req).await.map_err(|e| io_err(&e))?;
     let status = resp.status();
+    let headers = resp.headers().clone();
     let body = resp
         .into_body()
         .collect()
         .await
         .map_err(|e| io_err(&e))?
         .to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok((status, headers, String::from_utf8_lossy(&body).into_owned()))
 }
 
 #[cfg(test)]
@@ -530,5 +732,107 @@ mod tests {
         assert!(body.contains("\"generation\":2"), "{body}");
         c.flush().await.unwrap();
         assert!(!sock.exists());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn dashboard_needs_the_token_and_the_socket_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_path = dir.path().join("hearth");
+        let run = dir.path().join("run");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "0123456789abcdef0123\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let write = |token_file: &Path| {
+            std::fs::write(
+                &cfg_path,
+                format!(
+                    "config agent main\n option runtime_dir '{}'\n option dashboard_listen '127.0.0.1:{port}'\n option dashboard_token_file '{}'\n",
+                    run.display(),
+                    token_file.display()
+                ),
+            )
+            .unwrap();
+            Arc::new(crate::config::load(&cfg_path).unwrap())
+        };
+        let cfg = write(&token_file);
+        let mut c = Control::new(Sources::new(None, None));
+        let (_t, stop) = shutdown::channel();
+        let r = c.reconcile(&cfg, &stop).await.unwrap();
+        assert!(
+            r.summary
+                .contains(&format!("http://127.0.0.1:{port}/hearth/")),
+            "{}",
+            r.summary
+        );
+        let tcp = |path: &'static str, headers: Vec<(&'static str, String)>| async move {
+            let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            exchange(s, Method::GET, path, &h).await.unwrap()
+        };
+        let bearer = || vec![("authorization", "Bearer 0123456789abcdef0123".to_string())];
+        for path in [
+            "/hearth/",
+            "/status",
+            "/devices",
+            "/hearth/render.js",
+            "/metrics",
+        ] {
+            let (st, h, _) = tcp(path, vec![]).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{path} without the token");
+            assert!(h.contains_key(header::WWW_AUTHENTICATE));
+            let (st, _, _) = tcp(
+                path,
+                vec![("authorization", "Bearer 0123456789abcdef0124".into())],
+            )
+            .await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{path} with a wrong token");
+            let (st, h, _) = tcp(path, bearer()).await;
+            assert_eq!(st, StatusCode::OK, "{path} with the token");
+            assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        }
+        let (_, _, js) = tcp("/hearth/render.js", bearer()).await;
+        assert!(
+            js.starts_with("window.hearthRender = (function (baseclass) {"),
+            "{js}"
+        );
+        // ?token= sets the cookie and sends the browser on without the token in the address.
+        let (st, h, _) = tcp("/hearth/?token=0123456789abcdef0123", vec![]).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(h[header::LOCATION], "/hearth/");
+        let cookie = h[header::SET_COOKIE].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let pair = cookie.split(';').next().unwrap().to_string();
+        let (st, _, body) = tcp("/hearth/", vec![("cookie", pair.clone())]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("/hearth/render.js"));
+        // The unix socket answers without a token, as before.
+        let (st, _) = get(&run.join(SOCKET_NAME), "/status").await.unwrap();
+        assert_eq!(st, StatusCode::OK);
+        // A new token (reload) replaces the old one on the same listener.
+        std::fs::write(&token_file, "fedcba9876543210fedc\n").unwrap();
+        c.reconcile(&cfg, &stop).await.unwrap();
+        let (st, _, _) = tcp("/status", vec![("cookie", pair)]).await;
+        assert_eq!(
+            st,
+            StatusCode::UNAUTHORIZED,
+            "the old token no longer opens it"
+        );
+        // An unreadable token file closes the dashboard (and says why).
+        let cfg = write(&dir.path().join("missing"));
+        let err = c.reconcile(&cfg, &stop).await.unwrap_err();
+        assert!(err.message.contains("dashboard off"), "{}", err.message);
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err());
+        c.flush().await.unwrap();
     }
 }

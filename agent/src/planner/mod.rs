@@ -19,6 +19,7 @@ pub mod model;
 pub mod options;
 pub mod rates;
 pub mod report;
+pub mod run;
 pub mod survey;
 pub mod svg;
 
