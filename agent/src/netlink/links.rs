@@ -32,10 +32,8 @@ impl LinkEvents {
     /// Makes [`LinkEvents::wait`] return an empty batch after `t` without events, so the
     /// caller can look at its stop flag.
     pub fn set_timeout(&self, t: std::time::Duration) -> io::Result<()> {
-        let tv = nix::sys::time::TimeVal::new(
-            t.as_secs() as nix::libc::time_t,
-            t.subsec_micros() as nix::libc::suseconds_t,
-        );
+        // `as _`: the C types differ between libcs (and musl's time_t is deprecated by name).
+        let tv = nix::sys::time::TimeVal::new(t.as_secs() as _, t.subsec_micros() as _);
         nix::sys::socket::setsockopt(&self.sock, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
             .map_err(io::Error::from)
     }
