@@ -44,7 +44,10 @@ pub fn link_add(name: &str, kind: &str) -> Result<Vec<u8>, EncodeError> {
             .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
     if bad {
         return Err(EncodeError::new(
-            format!("{} device '{name}'", if kind == "ifb" { "IFB" } else { kind }),
+            format!(
+                "{} device '{name}'",
+                if kind == "ifb" { "IFB" } else { kind }
+            ),
             "a device name is 1 to 15 characters without '/', ':' or spaces",
         ));
     }
