@@ -151,7 +151,36 @@ async fn admit(
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
-    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let Inspected {
+        body,
+        model,
+        stream,
+        client_wants_usage,
+    } = inspect(&bytes)?;
+    Ok(Admitted {
+        body,
+        model,
+        stream,
+        client_wants_usage,
+        suffix,
+        prefer,
+        bytes_up: bytes.len() as u64,
+        raw: bytes,
+    })
+}
+
+/// What `admit` reads from a request body.
+pub struct Inspected {
+    pub body: serde_json::Value,
+    pub model: String,
+    pub stream: bool,
+    pub client_wants_usage: bool,
+}
+
+/// Checks a request body: a JSON object with a non-empty string `model`; reads `stream` and
+/// `stream_options.include_usage`. Pure (fuzzed: `agent/fuzz`).
+pub fn inspect(bytes: &[u8]) -> Result<Inspected, ProxyError> {
+    let body: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ProxyError::bad_request(
             StatusCode::BAD_REQUEST,
             "invalid_json",
@@ -190,15 +219,11 @@ async fn admit(
         .pointer("/stream_options/include_usage")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    Ok(Admitted {
+    Ok(Inspected {
         body,
         model,
         stream,
         client_wants_usage,
-        suffix,
-        prefer,
-        bytes_up: bytes.len() as u64,
-        raw: bytes,
     })
 }
 
