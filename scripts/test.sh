@@ -2,7 +2,7 @@
 # Sets up everything the tests need (by package name) and runs every test lane.
 # This is the README's test command and what CI (.ci/run) runs on a fresh machine.
 #
-#   FUZZ_SECONDS=N   seconds per fuzz target (default 20; 0 = build only)
+#   FUZZ_SECONDS=N   seconds per fuzz target (default 60; 0 = build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -75,6 +75,6 @@ say "full-kernel lane: Debian's kernel in a TCG microVM (docs/vm-lane.md)"
 scripts/vm/selftest.sh
 
 say "fuzz targets (cargo fuzz, nightly)"
-scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 say "all lanes passed"
