@@ -430,3 +430,22 @@ fn the_device_decides_between_deny_and_downgrade_else_its_group() {
         (OnExhaust::Deny, None)
     );
 }
+
+#[test]
+fn a_failed_save_loses_nothing_and_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    // state_dir is not a directory (a full or broken flash looks the same to the saver).
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, b"x").unwrap();
+    let store = Store::new(&blocked.join("state"));
+    let b = Budgets::new(Tz::utc(), vec![]);
+    let r = b.reserve(&kids(), amount(5), NOW).unwrap();
+    b.settle(r, amount(5), 0, NOW);
+    let snap = b.take_snapshot(NOW).unwrap();
+    assert!(store.save(&encode(&snap, NOW)).is_err());
+    // The saver marks the ledger dirty again, so the next tick retries with everything.
+    b.mark_dirty();
+    assert_eq!(b.take_snapshot(NOW).unwrap(), snap);
+    // Spending goes on in memory meanwhile.
+    assert!(b.reserve(&kids(), amount(1), NOW).is_ok());
+}
