@@ -151,6 +151,14 @@ fn main() -> ExitCode {
         return ExitCode::from(hearth::rpcd::main(&argv[1..], config::resolve_path(None)));
     }
     let cli = Cli::parse();
+    // A command whose output goes to `head` or a closed pipe ends quietly, as Unix tools do
+    // (Rust ignores SIGPIPE, and println! would panic on EPIPE). The daemon keeps ignoring it:
+    // a client that hangs up must not kill it.
+    if !matches!(cli.command, Command::Run) {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        // SAFETY: restores the default disposition before any thread exists; no handler runs.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    }
     match cli.command {
         Command::Check => check(config::resolve_path(cli.config)),
         Command::Uci {

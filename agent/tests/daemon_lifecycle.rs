@@ -239,3 +239,47 @@ fn version_and_help() {
         "suggests 'check'"
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hearth");
+    // Enough devices for a plan far bigger than a pipe's buffer.
+    let mut text = String::from(
+        "config shaper wan\n option device wan0\n option lan_device br0\n option upload 50000\n option download 200000\n",
+    );
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "config device d{i}\n option mac 02:00:00:00:{:02x}:{:02x}\n list ip 10.{}.{}.{}\n option rate_down 1000\n",
+            i / 256,
+            i % 256,
+            10 + i / 60000,
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["apply", "--dry-run", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("wan0"), "{first}");
+    // The reader is gone (as with `| head -1`).
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "ends by SIGPIPE like other tools: {:?}",
+        out.status
+    );
+}
