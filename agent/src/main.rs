@@ -256,7 +256,8 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
     for p in &outcome.skipped {
         eprintln!("hearth plan: skipped {p}");
     }
-    let (result, name, skipped) = (outcome.plan, outcome.input, outcome.skipped);
+    let (result, name, skipped, live) =
+        (outcome.plan, outcome.input, outcome.skipped, outcome.live);
     if let Some(out) = &args.svg {
         if let Err(e) = std::fs::write(out, planner::svg::render(&result)) {
             eprintln!("hearth plan: cannot write {}: {e}", out.display());
@@ -274,6 +275,12 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
         }
     } else {
         print!("{}", planner::report::to_text(&result, &name, &skipped));
+        if !live.is_empty() {
+            println!("\nLive radio data:");
+            for n in &live {
+                println!("  - {n}");
+            }
+        }
     }
     ExitCode::SUCCESS
 }

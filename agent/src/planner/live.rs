@@ -27,6 +27,8 @@ pub struct Applied {
     pub census: bool,
     /// The first AP's generation/bands came from the snapshot.
     pub router: bool,
+    /// The notes added to the survey (also in `survey.notes`).
+    pub notes: Vec<String>,
 }
 
 fn pct(v: f64) -> String {
@@ -126,7 +128,8 @@ pub fn apply(survey: &mut Survey, snap: &Snapshot, name: &str, target_rssi: f64)
             band.map_or(String::new(), |b| format!(" on {b}")),
         ));
     }
-    survey.notes.extend(notes);
+    survey.notes.extend(notes.iter().cloned());
+    done.notes = notes;
     done
 }
 

@@ -34,6 +34,8 @@ pub struct Outcome {
     pub input: String,
     /// Rows left out with `skip_bad`.
     pub skipped: Vec<Problem>,
+    /// What the live snapshot changed (empty without `--snapshot`), for the text report.
+    pub live: Vec<String>,
 }
 
 /// Why no plan was made.
@@ -176,13 +178,17 @@ pub fn run(cfg: Option<&Config>, config_path: &Path, req: Request) -> Result<Out
             ));
         }
     }
-    if let Some((snap, name)) = &snapshot {
-        super::live::apply(&mut read.survey, snap, name, settings.target_rssi);
-    }
+    let live = match &snapshot {
+        Some((snap, name)) => {
+            super::live::apply(&mut read.survey, snap, name, settings.target_rssi).notes
+        }
+        None => Vec::new(),
+    };
     Ok(Outcome {
         plan: super::plan(read.survey, settings),
         input: name,
         skipped: read.skipped,
+        live,
     })
 }
 

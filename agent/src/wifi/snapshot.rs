@@ -54,8 +54,10 @@ pub struct Radio {
 impl Radio {
     /// The newest generation this radio can serve: EHT → Wi-Fi 7; HE with a 6 GHz band →
     /// Wi-Fi 6E; HE → Wi-Fi 6; VHT → Wi-Fi 5; else Wi-Fi 4 (Wi-Fi Alliance generation names).
+    /// A band without an enabled channel does not count (mac80211_hwsim, for one, has a 6 GHz
+    /// band that the world regulatory domain disables entirely).
     pub fn standard(&self) -> Standard {
-        let any = |f: fn(&RadioBand) -> bool| self.bands.iter().any(f);
+        let any = |f: fn(&RadioBand) -> bool| self.bands.iter().filter(|b| b.channels > 0).any(f);
         if any(|b| b.eht) {
             Standard::Wifi7
         } else if any(|b| b.he && b.band == Band::B6g) {

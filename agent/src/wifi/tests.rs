@@ -234,6 +234,90 @@ fn split_wiphy_parts_merge_into_one_radio_with_its_bands() {
     assert!(b6.he && b6.eht && !b6.ht);
 }
 
+// === replies captured from the kernel (mac80211_hwsim, VM lane) ===
+
+/// The messages of a capture file (`fixtures/*.hex`: one message per line, `#` comments).
+fn capture(text: &str) -> Vec<Vec<u8>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(hex)
+        .collect()
+}
+
+#[test]
+fn captured_hwsim_replies_decode_as_iw_read_them() {
+    // `iw dev wlan0 station dump` in the same run: signal -30 dBm, avg -30 dBm,
+    // tx bitrate 13.0 MBit/s MCS 8, rx bitrate 13.0 MBit/s MCS 8 (HT, 2 streams, 20 MHz).
+    let st = capture(include_str!("fixtures/hwsim-station.hex"));
+    assert_eq!(st.len(), 1);
+    let s = decode_station(&st[0]).unwrap();
+    assert_eq!(s.mac, "02:00:00:00:01:00");
+    assert_eq!((s.signal_dbm, s.signal_avg_dbm), (Some(-30), Some(-30)));
+    for r in [s.tx.unwrap(), s.rx.unwrap()] {
+        assert_eq!(
+            (r.mode, r.mcs, r.nss, r.width_mhz, r.gi_us),
+            (Mode::Ht, Some(8), Some(2), 20, Some(0.8))
+        );
+        assert_eq!(r.mbps, 13.0);
+    }
+    assert_eq!(s.expected_mbps, Some(9.937));
+    assert_eq!((s.inactive_ms, s.connected_s), (Some(1276), Some(7)));
+
+    // `iw dev wlan0 info`: type AP, channel 1 (2412 MHz), width 20 MHz.
+    let i = decode_interface(&capture(include_str!("fixtures/hwsim-interface.hex"))[0]).unwrap();
+    assert_eq!(
+        (i.name.as_str(), i.kind(), i.freq_mhz),
+        ("wlan0", "ap", Some(2412))
+    );
+    assert_eq!(
+        (i.ssid.as_deref(), i.width_mhz()),
+        (Some("hearth-hwsim"), Some(20))
+    );
+
+    // `iw dev wlan0 survey dump`: every channel the scan visited; 2412 MHz: noise -92 dBm,
+    // active 68 ms, busy 8 ms (hwsim reports busy = active / 8), no RX/TX times.
+    let entries: Vec<SurveyEntry> = capture(include_str!("fixtures/hwsim-survey.hex"))
+        .iter()
+        .filter_map(|m| decode_survey(m).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 76);
+    let ch1 = entries.iter().find(|e| e.freq_mhz == 2412).unwrap();
+    assert_eq!(
+        (ch1.noise_dbm, ch1.active_ms, ch1.busy_ms),
+        (Some(-92), Some(68), Some(8))
+    );
+    assert_eq!((ch1.rx_ms, ch1.tx_ms, ch1.in_use), (None, None, false));
+
+    // `iw phy phy0 info`: Band 1 (2.4 GHz) HT/HE/EHT, Band 2 (5 GHz) HT/VHT/HE/EHT,
+    // Band 4 (6 GHz) HE/EHT with every channel disabled by the world regulatory domain,
+    // and hwsim's S1G band (nl80211 band 4), which the snapshot leaves out.
+    let parts = capture(include_str!("fixtures/hwsim-wiphy.hex"));
+    assert!(parts.len() > 100, "a split dump comes in many parts");
+    let w = decode_wiphys(&parts).unwrap();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].name, "phy0");
+    let caps: Vec<(u16, usize, bool, bool, bool, bool)> = w[0]
+        .bands
+        .iter()
+        .map(|b| (b.band, b.freqs.len(), b.ht, b.vht, b.he, b.eht))
+        .collect();
+    assert_eq!(
+        caps[..3],
+        [
+            (BAND_2GHZ, 14, true, false, true, true),
+            (BAND_5GHZ, 24, true, true, true, true),
+            (BAND_6GHZ, 0, false, false, true, true),
+        ]
+    );
+    let radio = Snapshot::build(Samples {
+        wiphys: w,
+        ..Default::default()
+    })
+    .radios
+    .remove(0);
+    assert_eq!(radio.standard(), Standard::Wifi7, "EHT on 2.4 and 5 GHz");
+}
+
 // === snapshot ===
 
 fn rate(mode: Mode, mbps: f64) -> Option<Rate> {
