@@ -107,8 +107,7 @@ pub fn apply(survey: &mut Survey, snap: &Snapshot, name: &str, target_rssi: f64)
     }
     // Station signals, as evidence.
     let mut signals: Vec<(i8, &str, Option<Band>)> = snap
-        .stations
-        .iter()
+        .clients()
         .filter_map(|s| {
             s.signal_avg_dbm
                 .or(s.signal_dbm)

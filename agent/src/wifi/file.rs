@@ -155,9 +155,11 @@ pub fn to_json(s: &Snapshot) -> Value {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {path}: {message}")]
 pub struct SnapshotError {
+    /// The file as the user named it.
     pub file: String,
     /// `stations[2].signal_dbm`, or empty for the whole file.
     pub path: String,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 

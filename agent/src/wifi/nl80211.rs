@@ -119,6 +119,8 @@ pub const FREQUENCY_ATTR_DISABLED: u16 = 2;
 // === enum nl80211_iftype, enum nl80211_chan_width ===
 pub const IFTYPE_STATION: u32 = 2;
 pub const IFTYPE_AP: u32 = 3;
+/// A per-station VLAN (or 4-address WDS) split off an AP: its stations are the AP's clients.
+pub const IFTYPE_AP_VLAN: u32 = 4;
 pub const IFTYPE_MESH_POINT: u32 = 7;
 
 /// A generic netlink dump request: nlmsghdr (type = the nl80211 family id), genlmsghdr
@@ -244,6 +246,7 @@ impl Mode {
 pub struct Rate {
     /// Mbit/s (the kernel gives units of 100 kbit/s).
     pub mbps: f64,
+    /// Which PHY: decides the client's generation in the census.
     pub mode: Mode,
     /// MCS index (HT: 0–31 across streams, as the kernel reports it).
     pub mcs: Option<u8>,
@@ -336,7 +339,9 @@ pub fn decode_rate(nest: &Attr) -> Result<Option<Rate>, DecodeError> {
 /// One associated station (or mesh peer), as `iw dev IF station dump` shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Station {
+    /// The interface it belongs to (from the request, echoed by the kernel).
     pub ifindex: u32,
+    /// Its address, `aa:bb:cc:dd:ee:ff`.
     pub mac: String,
     /// dBm of the last received frame.
     pub signal_dbm: Option<i8>,
@@ -346,13 +351,19 @@ pub struct Station {
     pub inactive_ms: Option<u32>,
     /// s since association.
     pub connected_s: Option<u32>,
+    /// Bytes received from it (64-bit counter when the kernel sends one).
     pub rx_bytes: Option<u64>,
+    /// Bytes sent to it.
     pub tx_bytes: Option<u64>,
+    /// Retransmissions to it: a sign of a poor link.
     pub tx_retries: Option<u32>,
+    /// Frames to it that were given up.
     pub tx_failed: Option<u32>,
     /// Mbit/s, rate control's estimate (kernel: kbit/s).
     pub expected_mbps: Option<f64>,
+    /// Rate of the last frame sent to it.
     pub tx: Option<Rate>,
+    /// Rate of the last frame received from it.
     pub rx: Option<Rate>,
 }
 
@@ -420,15 +431,23 @@ pub fn decode_station(msg: &[u8]) -> Result<Station, DecodeError> {
 /// since the driver started counting (ms); utilization needs two samples.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SurveyEntry {
+    /// Channel centre, MHz: pairs the two samples.
     pub freq_mhz: u32,
+    /// Noise floor, dBm.
     pub noise_dbm: Option<i8>,
     /// The radio is on this channel now.
     pub in_use: bool,
+    /// Time on the channel (`SURVEY_INFO_TIME`).
     pub active_ms: Option<u64>,
+    /// Time the medium was busy (`TIME_BUSY`): utilization = busy / active.
     pub busy_ms: Option<u64>,
+    /// Time the extension (secondary 20 MHz) channel was busy.
     pub ext_busy_ms: Option<u64>,
+    /// Time receiving (`TIME_RX`, attribute 7).
     pub rx_ms: Option<u64>,
+    /// Time transmitting (`TIME_TX`, attribute 8).
     pub tx_ms: Option<u64>,
+    /// Time spent scanning on it.
     pub scan_ms: Option<u64>,
 }
 
@@ -468,12 +487,15 @@ pub fn decode_survey(msg: &[u8]) -> Result<Option<SurveyEntry>, DecodeError> {
 /// One wireless interface (`iw dev`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Interface {
+    /// Station and survey dumps are asked per ifindex.
     pub ifindex: u32,
+    /// Netdev name.
     pub name: String,
     /// Index of its wiphy (`phy#N`).
     pub wiphy: u32,
     /// enum nl80211_iftype (2 station, 3 AP, 7 mesh point …).
     pub iftype: u32,
+    /// The interface's own address.
     pub mac: String,
     /// As the kernel has it; not necessarily UTF-8 (shown lossily).
     pub ssid: Option<String>,
@@ -481,14 +503,16 @@ pub struct Interface {
     pub freq_mhz: Option<u32>,
     /// enum nl80211_chan_width.
     pub chan_width: Option<u32>,
+    /// Centre of the whole (wider than 20 MHz) channel, MHz.
     pub center_freq1: Option<u32>,
 }
 
 impl Interface {
-    /// `ap`, `station`, `mesh` or `other`.
+    /// `ap`, `ap_vlan`, `station`, `mesh` or `other`.
     pub fn kind(&self) -> &'static str {
         match self.iftype {
             IFTYPE_AP => "ap",
+            IFTYPE_AP_VLAN => "ap_vlan",
             IFTYPE_STATION => "station",
             IFTYPE_MESH_POINT => "mesh",
             _ => "other",
@@ -554,17 +578,24 @@ pub struct BandCaps {
     pub band: u16,
     /// Enabled channels, MHz (regulatory-disabled ones left out).
     pub freqs: Vec<u32>,
+    /// `NL80211_BAND_ATTR_HT_CAPA` present.
     pub ht: bool,
+    /// `NL80211_BAND_ATTR_VHT_CAPA` present.
     pub vht: bool,
+    /// An iftype-data entry with `HE_CAP_PHY`.
     pub he: bool,
+    /// An iftype-data entry with `EHT_CAP_PHY`.
     pub eht: bool,
 }
 
 /// A radio (`iw list`), merged from the parts of a split dump.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Wiphy {
+    /// `NL80211_ATTR_WIPHY`: interfaces name their radio by it; parts merge by it.
     pub index: u32,
+    /// `phy0` …
     pub name: String,
+    /// Its bands, in nl80211 band order.
     pub bands: Vec<BandCaps>,
 }
 

@@ -33,19 +33,24 @@ fn band_of_nl(band: u16) -> Option<Band> {
 /// One band of a radio.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RadioBand {
+    /// Which band (2.4, 5 or 6 GHz).
     pub band: Band,
     /// Channels the regulatory domain allows.
     pub channels: u32,
+    /// 802.11n capable (Wi-Fi 4).
     pub ht: bool,
+    /// 802.11ac capable (Wi-Fi 5; 5 GHz only).
     pub vht: bool,
+    /// 802.11ax capable (Wi-Fi 6; with 6 GHz channels, Wi-Fi 6E).
     pub he: bool,
+    /// 802.11be capable (Wi-Fi 7).
     pub eht: bool,
 }
 
 /// A radio (wiphy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Radio {
-    /// `phy0` …
+    /// `phy0` …: interfaces and channels refer to it.
     pub name: String,
     /// 2.4/5/6 GHz only (60 GHz, S1G are of no use to the planner).
     pub bands: Vec<RadioBand>,
@@ -75,13 +80,17 @@ impl Radio {
 /// A wireless interface.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Iface {
+    /// Netdev name (`wlan0`, `phy1-ap0`): stations refer to it.
     pub name: String,
     /// Its radio's name.
     pub radio: String,
     /// `ap`, `station`, `mesh`, `other`.
     pub kind: String,
+    /// Network name, for people reading the snapshot.
     pub ssid: Option<String>,
+    /// Control channel, MHz: the survey entry on it is the operating channel.
     pub freq_mhz: Option<u32>,
+    /// Channel width, MHz.
     pub width_mhz: Option<u16>,
 }
 
@@ -90,15 +99,23 @@ pub struct Iface {
 pub struct StationSample {
     /// The interface it is associated with.
     pub interface: String,
+    /// The client's address: the census counts each once.
     pub mac: String,
     /// The band of the interface's channel.
     pub band: Option<Band>,
+    /// dBm of the last frame heard from it (evidence of coverage where it is).
     pub signal_dbm: Option<i8>,
+    /// dBm, the driver's average: steadier than the last frame; preferred as evidence.
     pub signal_avg_dbm: Option<i8>,
+    /// ms since it was last heard: a large value means an idle (or gone) client.
     pub inactive_ms: Option<u32>,
+    /// s since it associated.
     pub connected_s: Option<u32>,
+    /// Rate control's estimate of what the link delivers, Mbit/s.
     pub expected_mbps: Option<f64>,
+    /// Rate of the last frame sent to it.
     pub tx: Option<Rate>,
+    /// Rate of the last frame received from it.
     pub rx: Option<Rate>,
 }
 
@@ -155,32 +172,44 @@ impl Method {
 /// One surveyed channel of one radio.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
+    /// The radio whose survey this is (surveys are per radio, not per interface).
     pub radio: String,
+    /// Channel centre, MHz.
     pub freq_mhz: u32,
     /// The radio operates on this channel (the driver's IN_USE flag, or an interface's
     /// control channel).
     pub operating: bool,
+    /// Noise floor, dBm (SNR = signal - noise).
     pub noise_dbm: Option<i8>,
-    /// The second sample's counters, ms.
+    /// The second sample's counters, ms: time on the channel ...
     pub active_ms: Option<u64>,
+    /// ... of which the medium was sensed busy ...
     pub busy_ms: Option<u64>,
+    /// ... receiving ...
     pub rx_ms: Option<u64>,
+    /// ... and transmitting.
     pub tx_ms: Option<u64>,
     /// busy / active, 0–1, when the driver reports both.
     pub utilization: Option<f64>,
+    /// How `utilization` was computed.
     pub method: Option<Method>,
 }
 
-/// How many stations were seen with which PHY, and where.
+/// How many of the router's clients (stations of its AP interfaces) were seen with which PHY,
+/// and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Census {
     /// Stations counted (distinct MAC addresses).
     pub stations: u32,
     /// Stations by the newest mode seen (each counted once).
     pub legacy: u32,
+    /// Newest mode HT (802.11n).
     pub ht: u32,
+    /// Newest mode VHT (802.11ac).
     pub vht: u32,
+    /// Newest mode HE (802.11ax).
     pub he: u32,
+    /// Newest mode EHT (802.11be).
     pub eht: u32,
     /// Stations on a 6 GHz channel.
     pub six_ghz: u32,
@@ -189,7 +218,7 @@ pub struct Census {
 }
 
 impl Census {
-    fn of(stations: &[StationSample]) -> Census {
+    fn of<'a>(stations: impl Iterator<Item = &'a StationSample>) -> Census {
         let mut c = Census::default();
         let mut seen: Vec<&str> = Vec::new();
         for s in stations {
@@ -229,13 +258,18 @@ pub struct Snapshot {
     pub collected_at: u64,
     /// Seconds between the two survey samples.
     pub duration_s: f64,
+    /// What the router's hardware can do (decides whether 6E/7 is already there).
     pub radios: Vec<Radio>,
+    /// Which interfaces serve clients, on which channel.
     pub interfaces: Vec<Iface>,
+    /// Every station of every interface (clients, an uplink AP, mesh peers).
     pub stations: Vec<StationSample>,
+    /// Every surveyed channel of every radio.
     pub channels: Vec<Channel>,
     /// Utilization of the operating channel per band (index [`Band::index`]); the busiest
     /// when several radios share a band.
     pub channel_busy: [Option<f64>; 3],
+    /// The router's clients by generation (see [`Snapshot::clients`]).
     pub census: Census,
     /// What could not be read (an interface whose stations or survey the driver refused).
     pub notes: Vec<String>,
@@ -244,14 +278,19 @@ pub struct Snapshot {
 /// The decoded replies of one collection.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
+    /// The radios (a split dump, merged).
     pub wiphys: Vec<Wiphy>,
+    /// The interfaces with a netdev.
     pub interfaces: Vec<Interface>,
     /// Per radio index: the first and the second survey dump.
     pub surveys: Vec<(u32, Vec<SurveyEntry>, Vec<SurveyEntry>)>,
+    /// Every interface's station dump.
     pub stations: Vec<Station>,
     /// Unix seconds at the end.
     pub collected_at: u64,
+    /// Seconds between the two survey dumps, as measured.
     pub duration_s: f64,
+    /// What the collector could not read.
     pub notes: Vec<String>,
 }
 
@@ -374,8 +413,7 @@ impl Snapshot {
                 *slot = Some(slot.map_or(u, |v: f64| v.max(u)));
             }
         }
-        let census = Census::of(&stations);
-        Snapshot {
+        let mut snap = Snapshot {
             collected_at: s.collected_at,
             duration_s: s.duration_s,
             radios,
@@ -383,9 +421,23 @@ impl Snapshot {
             stations,
             channels,
             channel_busy,
-            census,
+            census: Census::default(),
             notes: s.notes,
-        }
+        };
+        snap.census = Census::of(snap.clients());
+        snap
+    }
+
+    /// The stations that are the router's clients: those of its AP interfaces. A station
+    /// interface's "station" is the upstream AP, a mesh interface's are mesh peers; neither
+    /// is a client. (A station whose interface the file does not list counts as a client.)
+    pub fn clients(&self) -> impl Iterator<Item = &StationSample> {
+        self.stations.iter().filter(|st| {
+            self.interfaces
+                .iter()
+                .find(|i| i.name == st.interface)
+                .is_none_or(|i| i.kind == "ap" || i.kind == "ap_vlan")
+        })
     }
 
     /// The newest generation among the radios (what "this router" can serve), if any radio.

@@ -469,6 +469,26 @@ fn the_census_counts_each_client_once_by_the_newest_mode_seen() {
 }
 
 #[test]
+fn an_uplink_or_a_mesh_peer_is_not_a_client() {
+    let mut s = samples();
+    let mut uplink = iface(8, "wlan-up", 1, 2437);
+    uplink.iftype = IFTYPE_STATION;
+    let mut mesh = iface(9, "mesh0", 0, 5180);
+    mesh.iftype = IFTYPE_MESH_POINT;
+    s.interfaces.extend([uplink, mesh]);
+    s.stations = vec![
+        station(5, "cc:00:00:00:00:01", Mode::Vht, Mode::Vht),
+        station(8, "cc:00:00:00:00:02", Mode::He, Mode::He),
+        station(9, "cc:00:00:00:00:03", Mode::Eht, Mode::Eht),
+    ];
+    let snap = Snapshot::build(s);
+    assert_eq!(snap.stations.len(), 3, "all are in the snapshot");
+    let clients: Vec<&str> = snap.clients().map(|c| c.mac.as_str()).collect();
+    assert_eq!(clients, vec!["cc:00:00:00:00:01"]);
+    assert_eq!((snap.census.stations, snap.census.clients.wifi5), (1, 1));
+}
+
+#[test]
 fn he_on_6ghz_is_wifi6e_and_eht_is_wifi7() {
     let mut s = samples();
     s.interfaces.push(iface(7, "wlan2", 0, 5955));
