@@ -263,6 +263,20 @@ fn captured_hwsim_replies_decode_as_iw_read_them() {
     assert_eq!(s.expected_mbps, Some(9.937));
     assert_eq!((s.inactive_ms, s.connected_s), (Some(1276), Some(7)));
 
+    // The same client on a VHT80 network (5180 MHz): VHT rates, the tx one at 40 MHz.
+    let st = capture(include_str!("fixtures/hwsim-station-vht.hex"));
+    let s = decode_station(&st[0]).unwrap();
+    assert_eq!((s.signal_dbm, s.signal_avg_dbm), (Some(-27), Some(-27)));
+    let (tx, rx) = (s.tx.unwrap(), s.rx.unwrap());
+    assert_eq!(
+        (tx.mbps, tx.mode, tx.mcs, tx.nss, tx.width_mhz),
+        (13.5, Mode::Vht, Some(0), Some(1), 40)
+    );
+    assert_eq!(
+        (rx.mbps, rx.mode, rx.mcs, rx.nss, rx.width_mhz),
+        (13.0, Mode::Vht, Some(1), Some(1), 20)
+    );
+
     // `iw dev wlan0 info`: type AP, channel 1 (2412 MHz), width 20 MHz.
     let i = decode_interface(&capture(include_str!("fixtures/hwsim-interface.hex"))[0]).unwrap();
     assert_eq!(
