@@ -4,7 +4,8 @@
 //! are left out. A bad field is named by its JSON path (`stations[2].signal_dbm: ...`).
 //!
 //! Output is deterministic (keys sorted, lists in the snapshot's order), so the same
-//! snapshot gives the same bytes.
+//! snapshot gives the same bytes; numbers are written as they are (the snapshot holds them
+//! already rounded where it computed them), so what was read writes back unchanged.
 
 use serde_json::{json, Map, Value};
 
@@ -18,12 +19,6 @@ pub const SCHEMA: &str = "hearth.wifi.snapshot";
 /// The version this build writes and reads.
 pub const VERSION: u64 = 1;
 
-/// A value rounded to `places` decimals (stable text for floats).
-fn round(v: f64, places: i32) -> f64 {
-    let m = 10f64.powi(places);
-    (v * m).round() / m
-}
-
 /// Puts `key` only when there is a value.
 fn put<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {
     if let Some(v) = v {
@@ -33,7 +28,7 @@ fn put<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {
 
 fn rate_json(r: &Rate) -> Value {
     let mut m = Map::new();
-    m.insert("mbps".into(), round(r.mbps, 1).into());
+    m.insert("mbps".into(), r.mbps.into());
     m.insert("mode".into(), r.mode.label().into());
     put(&mut m, "mcs", r.mcs);
     put(&mut m, "nss", r.nss);
@@ -88,11 +83,7 @@ pub fn to_json(s: &Snapshot) -> Value {
             put(&mut m, "signal_avg_dbm", st.signal_avg_dbm);
             put(&mut m, "inactive_ms", st.inactive_ms);
             put(&mut m, "connected_s", st.connected_s);
-            put(
-                &mut m,
-                "expected_mbps",
-                st.expected_mbps.map(|v| round(v, 3)),
-            );
+            put(&mut m, "expected_mbps", st.expected_mbps);
             put(&mut m, "tx", st.tx.as_ref().map(rate_json));
             put(&mut m, "rx", st.rx.as_ref().map(rate_json));
             m.insert("generation".into(), st.generation().label().into());
@@ -117,23 +108,21 @@ pub fn to_json(s: &Snapshot) -> Value {
             put(&mut m, "busy_ms", c.busy_ms);
             put(&mut m, "rx_ms", c.rx_ms);
             put(&mut m, "tx_ms", c.tx_ms);
-            put(&mut m, "utilization", c.utilization.map(|u| round(u, 4)));
+            put(&mut m, "utilization", c.utilization);
             put(&mut m, "method", c.method.map(Method::label));
             Value::Object(m)
         })
         .collect();
     let busy: Map<String, Value> = Band::ALL
         .iter()
-        .filter_map(|b| {
-            s.channel_busy[b.index()].map(|v| (b.label().to_string(), round(v, 4).into()))
-        })
+        .filter_map(|b| s.channel_busy[b.index()].map(|v| (b.label().to_string(), v.into())))
         .collect();
     let c = &s.census;
     json!({
         "schema": SCHEMA,
         "version": VERSION,
         "collected_at": s.collected_at,
-        "duration_s": round(s.duration_s, 3),
+        "duration_s": s.duration_s,
         "radios": radios,
         "interfaces": interfaces,
         "stations": stations,

@@ -415,7 +415,8 @@ impl Snapshot {
         }
         let mut snap = Snapshot {
             collected_at: s.collected_at,
-            duration_s: s.duration_s,
+            // To the millisecond: the file shows it, and more digits are noise.
+            duration_s: (s.duration_s * 1e3).round() / 1e3,
             radios,
             interfaces,
             stations,
