@@ -41,6 +41,14 @@ VM_MEMORY=${VM_MEMORY:-512}
 # Debian packages dpkg -x'd into $ROOT. The kernel image package is resolved at setup.
 DEBS=(qemu-system-x86 qemu-system-common qemu-system-data seabios ipxe-qemu busybox-static wireguard-tools
     wireless-regdb)
+# The Wi-Fi test's tools (tests/tests/wifi_hwsim.rs: an AP and a client on mac80211_hwsim radios, iw as
+# the independent observer) and the libraries they link that a CI host may lack. Unpacked into $ROOT
+# too, once ($WIFI_STAMP), so a checkout set up before they were added gets them without a new setup.
+WIFI_DEBS=(hostapd wpasupplicant iw libnl-3-200 libnl-genl-3-200 libnl-route-3-200 libssl3 libdbus-1-3
+    libpcsclite1 libreadline8)
+# Their programs, copied into the guest's /usr/sbin with their libraries ($ROOT's first, then the host's).
+WIFI_BINS=(hostapd wpa_supplicant iw)
+WIFI_STAMP=$VM_DIR/root.wifi.complete
 
 die() {
     printf '\n\033[1;31mVM LANE FAILED: %s\033[0m\n' "$*" >&2
@@ -182,7 +190,7 @@ setup() {
     KVER=${kpkg#linux-image-}
     echo "kernel package: $kpkg"
 
-    rm -rf "$VM_DIR/debs" "$ROOT" "$ROOT.tmp" "$STAMP"
+    rm -rf "$VM_DIR/debs" "$ROOT" "$ROOT.tmp" "$STAMP" "$WIFI_STAMP"
     mkdir -p "$VM_DIR/debs" "$ROOT.tmp"
     local sandbox=()
     # As root, apt drops to user _apt for downloads, who cannot write into target/.
@@ -204,6 +212,26 @@ setup() {
     echo "$KVER" >"$STAMP"
     du -sh "$ROOT" | sed 's/^/vm setup: /'
     T_SETUP="$(elapsed "$t0")s"
+}
+
+# The Wi-Fi tools of WIFI_DEBS into $ROOT (after setup; once per checkout).
+wifi_tools_ensure() {
+    local tmp d
+    [ -f "$WIFI_STAMP" ] && return 0
+    say "vm setup: Wi-Fi test tools into target/vm/root (${WIFI_DEBS[*]})"
+    apt_refresh
+    tmp=$VM_DIR/wifi-debs
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    local sandbox=()
+    [ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
+    (cd "$tmp" && apt-get download -q "${sandbox[@]}" "${WIFI_DEBS[@]}") ||
+        die "apt-get download ${WIFI_DEBS[*]} failed"
+    for d in "$tmp"/*.deb; do
+        dpkg -x "$d" "$ROOT" || die "dpkg -x $d failed"
+    done
+    rm -rf "$tmp"
+    touch "$WIFI_STAMP"
 }
 
 # === phase 2: build the test binaries tests.list names (only with --all) ===
@@ -253,6 +281,27 @@ host_bin() {
     cp -L "$path" "$TREE/usr/sbin/$name"
     for lib in $(ldd "$path" 2>/dev/null | grep -o '/[^ ]*'); do
         [ -e "$TREE$lib" ] || cp -L --parents "$lib" "$TREE/"
+    done
+}
+
+# root_bin NAME: $ROOT's program NAME (from WIFI_DEBS) into the guest's /usr/sbin, with its libraries:
+# those $ROOT has (unpacked from WIFI_DEBS), else the host's (glibc; the same Debian release).
+root_bin() {
+    local name=$1 path libs lib dest
+    path=$(find "$ROOT/usr/sbin" "$ROOT/sbin" "$ROOT/usr/bin" -maxdepth 1 -name "$name" -type f 2>/dev/null | head -n1)
+    [ -n "$path" ] || die "no $name in $ROOT (WIFI_DEBS); rm $WIFI_STAMP to unpack them again"
+    libs=$(LD_LIBRARY_PATH="$ROOT/usr/lib/x86_64-linux-gnu:$ROOT/lib/x86_64-linux-gnu" ldd "$path") ||
+        die "ldd $path failed"
+    if grep -q 'not found' <<<"$libs"; then
+        die "$name needs libraries neither $ROOT nor the host has (add their packages to WIFI_DEBS):
+$(grep 'not found' <<<"$libs")"
+    fi
+    cp -L "$path" "$TREE/usr/sbin/$name"
+    for lib in $(grep -o '/[^ ]*' <<<"$libs"); do
+        dest=${lib#"$ROOT"}
+        [ -e "$TREE$dest" ] && continue
+        mkdir -p "$TREE$(dirname "$dest")"
+        cp -L "$lib" "$TREE$dest"
     done
 }
 
@@ -319,6 +368,7 @@ build_initramfs() {
     for lib in $(ldd "$ROOT/usr/bin/wg" | grep -o '/[^ ]*'); do
         cp -L --parents "$lib" "$TREE/"
     done
+    for applet in "${WIFI_BINS[@]}"; do root_bin "$applet"; done
     for applet in "${host_bins[@]}"; do host_bin "$applet"; done
     cp scripts/vm/init "$TREE/init"
     chmod 755 "$TREE/init"
@@ -446,6 +496,7 @@ finish() {
 
 T_START=$(now)
 setup
+wifi_tools_ensure
 [ $all -eq 1 ] && build_lane_binaries
 build_initramfs
 status=0

@@ -19,3 +19,4 @@ pub mod rpcd;
 pub mod shaping;
 pub mod uci;
 pub mod vpn;
+pub mod wifi;

@@ -121,12 +121,15 @@ struct PlanArgs {
     /// The planner section to use when the config has several [default: the first]
     #[arg(long, value_name = "NAME")]
     planner: Option<String>,
-    /// Use a live radio snapshot written by --collect (not implemented yet)
-    #[arg(long, value_name = "FILE")]
+    /// Add live radio data (a snapshot written by --collect) to the survey
+    #[arg(long, value_name = "FILE", conflicts_with = "collect")]
     snapshot: Option<PathBuf>,
-    /// Sample live radio data (nl80211) for N seconds and store a snapshot (not implemented yet)
-    #[arg(long, value_name = "N")]
+    /// Sample the router's radios (nl80211) for N seconds and write a snapshot instead of planning
+    #[arg(long, value_name = "N", conflicts_with_all = ["survey", "svg", "skip_bad", "aps"])]
     collect: Option<u32>,
+    /// Where --collect writes the snapshot [default: stdout]
+    #[arg(long, value_name = "FILE", requires = "collect")]
+    out: Option<PathBuf>,
     /// Skip the mesh placement search (the benchmark's baseline)
     #[arg(long, hide = true)]
     no_search: bool,
@@ -213,13 +216,8 @@ fn not_yet(cmd: &str, what: &str) -> ExitCode {
 /// `hearth plan`: read the survey (I/O here), plan (pure), print and write the heatmap.
 fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
     use hearth::planner;
-    // === live radio data: the nl80211 collector (wifi module) is not in this build yet ===
-    if args.collect.is_some() || args.snapshot.is_some() {
-        eprintln!(
-            "hearth plan: --collect/--snapshot (live nl80211 radio data) is not implemented yet; \
-             use --survey FILE (CSV or JSON, see docs/planner.md)"
-        );
-        return ExitCode::from(EXIT_UNIMPLEMENTED);
+    if let Some(secs) = args.collect {
+        return plan_collect(secs, args.out.as_deref());
     }
     let explicit =
         cli_config.is_some() || std::env::var_os("HEARTH_CONFIG").is_some_and(|v| !v.is_empty());
@@ -249,6 +247,7 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
         aps: args.aps,
         planner: args.planner,
         search: !args.no_search,
+        snapshot: args.snapshot,
     };
     let outcome = match planner::run::run(cfg.as_ref(), &path, request) {
         Ok(o) => o,
@@ -265,7 +264,8 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
     for p in &outcome.skipped {
         eprintln!("hearth plan: skipped {p}");
     }
-    let (result, name, skipped) = (outcome.plan, outcome.input, outcome.skipped);
+    let (result, name, skipped, live) =
+        (outcome.plan, outcome.input, outcome.skipped, outcome.live);
     if let Some(out) = &args.svg {
         if let Err(e) = std::fs::write(out, planner::svg::render(&result)) {
             eprintln!("hearth plan: cannot write {}: {e}", out.display());
@@ -283,6 +283,59 @@ fn plan(cli_config: Option<PathBuf>, args: PlanArgs) -> ExitCode {
         }
     } else {
         print!("{}", planner::report::to_text(&result, &name, &skipped));
+        if !live.is_empty() {
+            println!("\nLive radio data:");
+            for n in &live {
+                println!("  - {n}");
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `hearth plan --collect N [--out FILE]`: sample the radios (I/O in `wifi::collect`), write
+/// the snapshot (JSON) to FILE or stdout, and a summary for people to stderr.
+fn plan_collect(secs: u32, out: Option<&std::path::Path>) -> ExitCode {
+    use hearth::wifi;
+    let max = wifi::collect::MAX_WINDOW_S;
+    if secs == 0 || secs > max {
+        eprintln!("hearth plan: --collect takes 1 to {max} seconds, got {secs}");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    eprintln!("hearth plan: sampling the radios for {secs} s ...");
+    let snap = match wifi::collect::collect(std::time::Duration::from_secs(u64::from(secs))) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hearth plan: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = match serde_json::to_string_pretty(&wifi::file::to_json(&snap)) {
+        Ok(t) => t + "\n",
+        Err(e) => {
+            eprintln!("hearth plan: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprint!("{}", wifi::summary(&snap));
+    match out {
+        Some(path) => {
+            // Written whole next to the target, then renamed: a reader never sees half a file.
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".tmp");
+            let tmp = PathBuf::from(tmp);
+            if let Err(e) = std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, path)) {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("hearth plan: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!(
+                "hearth plan: snapshot written to {}; plan with: hearth plan --snapshot {}",
+                path.display(),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
     }
     ExitCode::SUCCESS
 }

@@ -990,7 +990,7 @@ fn bad_json_points_are_named_by_path_and_reject_the_file() {
 }
 
 #[test]
-fn missing_survey_is_an_io_error_and_live_collection_is_not_implemented() {
+fn missing_survey_is_an_io_error_and_bad_live_data_arguments_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 300, "");
     let out = hearth(&[
@@ -1003,14 +1003,44 @@ fn missing_survey_is_an_io_error_and_live_collection_is_not_implemented() {
     assert_eq!(out.status.code(), Some(1));
     let out = hearth(&["--config", cfg.to_str().unwrap(), "plan"]);
     assert_eq!(out.status.code(), Some(2), "no survey anywhere");
-    for args in [
-        &["plan", "--collect", "30"][..],
-        &["plan", "--snapshot", "x.json"],
-    ] {
-        let out = hearth(args);
-        assert_eq!(out.status.code(), Some(3));
-        assert!(text(&out.stderr).contains("not implemented yet"));
+    // A sampling window out of range is a usage error (no radio is touched).
+    for n in ["0", "3601"] {
+        let out = hearth(&["plan", "--collect", n]);
+        assert_eq!(out.status.code(), Some(2), "--collect {n}");
+        assert!(text(&out.stderr).contains("1 to 3600 seconds"));
     }
+    // --collect writes a snapshot; it does not plan a survey at the same time.
+    let out = hearth(&["plan", "--collect", "5", "--survey", "s.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A snapshot that cannot be read is an I/O error; one without a survey is refused.
+    let survey = dir.path().join("s.csv");
+    std::fs::write(
+        &survey,
+        "room,floor,x,y,band,rssi,ap\nHall,0,1,1,5,-50,main\n",
+    )
+    .unwrap();
+    let out = hearth(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "plan",
+        "--survey",
+        survey.to_str().unwrap(),
+        "--ap",
+        "main:1,1,0",
+        "--snapshot",
+        "/nonexistent/snap.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot read the snapshot /nonexistent/snap.json"));
+    let out = hearth(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "plan",
+        "--snapshot",
+        "x.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("a snapshot adds live radio data to a survey"));
     let out = hearth(&["plan", "--ap", "main:1,2"]);
     assert_eq!(out.status.code(), Some(2), "a bad --ap is a usage error");
 }

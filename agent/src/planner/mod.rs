@@ -9,12 +9,14 @@
 //! The numbers and rules come from PLANNER-NOTES.md (cited where used); docs/planner.md is the
 //! user's reference. Everything is deterministic: the same input gives the same bytes.
 //!
-//! Live radio data (`hearth plan --collect N` / `--snapshot FILE`, nl80211 through the `wifi`
-//! module) is not here yet: it will feed the same [`Survey`] (client census, channel busy).
+//! Live radio data (`hearth plan --snapshot FILE`, collected from nl80211 by the `wifi` module
+//! with `hearth plan --collect N`) enters the same [`Survey`] through [`live`]: measured
+//! channel load, the client census, the router's radio generation and bands.
 
 pub mod csv;
 pub mod fit;
 pub mod json;
+pub mod live;
 pub mod model;
 pub mod options;
 pub mod rates;

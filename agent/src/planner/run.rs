@@ -22,6 +22,8 @@ pub struct Request {
     pub planner: Option<String>,
     /// Run the mesh placement search (off only for the benchmark's baseline).
     pub search: bool,
+    /// A live radio snapshot (`hearth plan --collect`) to add to the survey ([`super::live`]).
+    pub snapshot: Option<PathBuf>,
 }
 
 /// A finished plan and what the report needs to say about its input.
@@ -32,6 +34,8 @@ pub struct Outcome {
     pub input: String,
     /// Rows left out with `skip_bad`.
     pub skipped: Vec<Problem>,
+    /// What the live snapshot changed (empty without `--snapshot`), for the text report.
+    pub live: Vec<String>,
 }
 
 /// Why no plan was made.
@@ -97,10 +101,28 @@ pub fn run(cfg: Option<&Config>, config_path: &Path, req: Request) -> Result<Out
             .unwrap_or_else(|| s.clone()),
         (None, Some(s)) => s.clone(),
         (None, None) => {
+            let live = if req.snapshot.is_some() {
+                " (a snapshot adds live radio data to a survey; it has no positions to map)"
+            } else {
+                ""
+            };
             return Err(RunError::Invalid(vec![format!(
-                "hearth plan: no survey file: give --survey FILE, or set option survey in the planner section of {}",
+                "hearth plan: no survey file: give --survey FILE, or set option survey in the planner section of {}{live}",
                 config_path.display()
             )]));
+        }
+    };
+    // The snapshot first: a bad one fails before the survey is even read.
+    let snapshot = match &req.snapshot {
+        None => None,
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                RunError::Io(format!("hearth plan: cannot read the snapshot {name}: {e}"))
+            })?;
+            let snap = crate::wifi::file::read(&text, &name)
+                .map_err(|e| RunError::Invalid(vec![format!("hearth plan: {e}")]))?;
+            Some((snap, name))
         }
     };
     let name = survey_path.display().to_string();
@@ -156,10 +178,17 @@ pub fn run(cfg: Option<&Config>, config_path: &Path, req: Request) -> Result<Out
             ));
         }
     }
+    let live = match &snapshot {
+        Some((snap, name)) => {
+            super::live::apply(&mut read.survey, snap, name, settings.target_rssi).notes
+        }
+        None => Vec::new(),
+    };
     Ok(Outcome {
         plan: super::plan(read.survey, settings),
         input: name,
         skipped: read.skipped,
+        live,
     })
 }
 
