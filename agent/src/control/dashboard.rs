@@ -212,7 +212,9 @@ pub(crate) async fn handle<B>(
             let mut r = respond(
                 StatusCode::UNAUTHORIZED,
                 "text/html; charset=utf-8",
-                "<!doctype html><title>hearth</title><h1>hearth: token required</h1>\
+                // No favicon request (it would be refused too, and browsers log that).
+                "<!doctype html><title>hearth</title><link rel=\"icon\" href=\"data:,\">\
+                 <h1>hearth: token required</h1>\
                  <p>Open <code>/hearth/?token=TOKEN</code> with the token from \
                  <code>dashboard_token_file</code> (or <code>dashboard_token</code>) in \
                  <code>/etc/config/hearth</code>.</p>",
