@@ -830,9 +830,19 @@ mod tests {
         let cfg = write(&dir.path().join("missing"));
         let err = c.reconcile(&cfg, &stop).await.unwrap_err();
         assert!(err.message.contains("dashboard off"), "{}", err.message);
-        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err());
+        // Nothing of hearth answers on the port any more. (Parallel tests bind ephemeral ports
+        // too: should one have taken this port, what answers must at least not be hearth.)
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let answer = exchange(s, Method::GET, "/status", &[]).await;
+            let is_hearth = answer.is_ok_and(|(_, h, _)| {
+                h.get(header::WWW_AUTHENTICATE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"Bearer realm=\"hearth\""))
+            });
+            assert!(
+                !is_hearth,
+                "the dashboard still answers after it was closed"
+            );
+        }
         c.flush().await.unwrap();
     }
 }
