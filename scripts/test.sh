@@ -71,6 +71,16 @@ say "packages: ipk layout, control, scripts; the packaged binaries run (tests/te
 HEARTH_IPK_DIR="$PWD/target/ipk" cargo test -p hearth-e2e --locked --test ipk_layout
 echo "packages in target/ipk/; dashboard screenshot: target/browser/dashboard.png"
 
+say "the README demo: unprivileged, then (as root) the household in namespaces (scripts/demo.sh)"
+# The demo checks every claim of its report against an independent count and exits non-zero
+# when one does not hold.
+scripts/demo.sh --unprivileged
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/demo.sh --no-build
+else
+    warn "SKIPPED the namespaced demo household: needs root"
+fi
+
 say "full-kernel lane: Debian's kernel in a TCG microVM (docs/vm-lane.md)"
 scripts/vm/selftest.sh
 

@@ -1,7 +1,6 @@
 //! The `hearth` command line. Everything real lives in the library; this file parses
 //! arguments, calls it, and maps outcomes to exit codes:
-//! 0 success, 1 operational failure (I/O, runtime), 2 invalid config or usage,
-//! 3 command not implemented in this build.
+//! 0 success, 1 operational failure (I/O, runtime), 2 invalid config or usage.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +11,6 @@ use hearth::uci;
 
 /// Exit code for an invalid config (also what clap uses for bad usage).
 const EXIT_INVALID: u8 = 2;
-/// Exit code for a command that is not implemented yet in this build.
-const EXIT_UNIMPLEMENTED: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +22,7 @@ policy through netlink, balances the household's OpenAI-compatible LLM requests 
 within budgets, and plans Wi-Fi coverage. It is configured by the UCI file /etc/config/hearth \
 and started by procd (/etc/init.d/hearth).\n\nStart with: hearth check",
     after_help = "Config file: --config PATH, else $HEARTH_CONFIG, else /etc/config/hearth.\n\
-Exit codes: 0 ok, 1 failure, 2 invalid config or usage, 3 not implemented in this build."
+Exit codes: 0 ok, 1 failure, 2 invalid config or usage."
 )]
 struct Cli {
     /// The UCI config file to use [default: $HEARTH_CONFIG, else /etc/config/hearth]
@@ -90,11 +87,6 @@ enum Command {
     },
     /// rpcd exec plugin protocol for LuCI ('list', or 'call METHOD' with JSON on stdin)
     Rpcd {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
-    },
-    /// Run the demo household on loopback and network namespaces
-    Demo {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
@@ -201,16 +193,7 @@ fn main() -> ExitCode {
         Command::Rpcd { rest } => {
             ExitCode::from(hearth::rpcd::main(&rest, config::resolve_path(cli.config)))
         }
-        Command::Demo { .. } => not_yet(
-            "demo",
-            "the household demo (issue 9); scripts/demo.sh shows what exists today",
-        ),
     }
-}
-
-fn not_yet(cmd: &str, what: &str) -> ExitCode {
-    eprintln!("hearth {cmd}: not implemented in this build yet; it arrives with {what}.");
-    ExitCode::from(EXIT_UNIMPLEMENTED)
 }
 
 /// `hearth plan`: read the survey (I/O here), plan (pure), print and write the heatmap.

@@ -190,22 +190,6 @@ fn run_refuses_an_invalid_config_with_exit_2() {
 }
 
 #[test]
-fn unimplemented_commands_say_so_and_fail() {
-    let cmd = "demo";
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args([cmd, "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{cmd}");
-    assert!(out.stdout.is_empty(), "{cmd} must not print fake output");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("not implemented in this build yet"),
-        "{cmd}: {err}"
-    );
-}
-
-#[test]
 fn version_and_help() {
     let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .arg("--version")
@@ -222,7 +206,7 @@ fn version_and_help() {
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for cmd in [
-        "run", "apply", "check", "status", "usage", "plan", "uci", "rpcd", "demo",
+        "run", "apply", "check", "status", "usage", "plan", "uci", "rpcd",
     ] {
         assert!(
             help.contains(&format!("\n  {cmd} ")),

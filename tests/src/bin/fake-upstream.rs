@@ -1,6 +1,8 @@
 //! `fake-upstream`: the fake OpenAI-compatible upstream of `hearth_e2e::fake_upstream` as a
 //! process, for benchmarks. Prints `listening on ADDR` once it accepts connections and serves
-//! until SIGTERM or Ctrl-C. Requests are not recorded (memory stays flat).
+//! until SIGTERM or Ctrl-C. Requests are not recorded (memory stays flat), unless `--summary`
+//! asks for a count of what was served, printed as one JSON line at exit (the demo's
+//! upstream-side tally).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,7 +12,7 @@ use hearth_e2e::fake_upstream::{Behaviour, FakeUpstream};
 
 const USAGE: &str = "\
 usage: fake-upstream --listen ADDR:PORT [--name NAME] [--mode ok|stream] [--chunks N]
-                     [--delay-ms D] [--models ID,ID,...] [--threads N]
+                     [--delay-ms D] [--models ID,ID,...] [--threads N] [--summary]
 
   --listen    address to bind (port 0 picks one; the line `listening on ADDR` tells which)
   --name      upstream name carried by every answer (default: fake)
@@ -21,7 +23,9 @@ usage: fake-upstream --listen ADDR:PORT [--name NAME] [--mode ok|stream] [--chun
   --chunks    content chunks per stream in stream mode (default: 3)
   --delay-ms  see --mode (default: 0)
   --models    ids listed by GET /v1/models (default: fake-model)
-  --threads   runtime worker threads (default: 2)";
+  --threads   runtime worker threads (default: 2)
+  --summary   record requests and print at exit one JSON line: the completions answered
+              with 200 per model, and the prompt tokens billed for them";
 
 /// The command line, parsed.
 struct Args {
@@ -39,6 +43,8 @@ struct Args {
     models: Option<Vec<String>>,
     /// Tokio worker threads.
     threads: usize,
+    /// Whether to record and print the summary at exit.
+    summary: bool,
 }
 
 impl Args {
@@ -52,10 +58,15 @@ impl Args {
             delay: Duration::ZERO,
             models: None,
             threads: 2,
+            summary: false,
         };
         while let Some(flag) = argv.next() {
             if flag == "--help" || flag == "-h" {
                 return Err(String::new());
+            }
+            if flag == "--summary" {
+                args.summary = true;
+                continue;
             }
             let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let number = |what: &str| {
@@ -136,7 +147,7 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    upstream.set_recording(false);
+    upstream.set_recording(args.summary);
     upstream.set_default(args.behaviour());
     if let Some(models) = args.models.clone() {
         upstream.set_models(models);
@@ -144,6 +155,9 @@ async fn run(args: Args) -> ExitCode {
     println!("listening on {}", upstream.addr);
     if let Err(e) = until_terminated().await {
         eprintln!("fake-upstream: cannot wait for signals: {e}");
+    }
+    if args.summary {
+        println!("{}", summary(&upstream));
     }
     upstream.stop().await;
     ExitCode::SUCCESS
@@ -157,4 +171,27 @@ async fn until_terminated() -> std::io::Result<()> {
         _ = term.recv() => Ok(()),
         interrupted = tokio::signal::ctrl_c() => interrupted,
     }
+}
+
+/// The `--summary` line: completions answered with 200, per model, with the prompt tokens the
+/// fake billed for them (its rule: body bytes / 4, rounded up).
+fn summary(upstream: &FakeUpstream) -> serde_json::Value {
+    let mut by_model = serde_json::Map::new();
+    let (mut requests, mut prompt_tokens) = (0u64, 0u64);
+    for r in upstream.requests() {
+        if !r.path.ends_with("/completions") || r.status != Some(200) {
+            continue;
+        }
+        requests += 1;
+        prompt_tokens += (r.body.len() as u64).div_ceil(4);
+        let model = r.model.unwrap_or_default();
+        let n = by_model.get(&model).and_then(|v| v.as_u64()).unwrap_or(0);
+        by_model.insert(model, (n + 1).into());
+    }
+    serde_json::json!({
+        "name": upstream.name(),
+        "requests": requests,
+        "prompt_tokens": prompt_tokens,
+        "by_model": by_model,
+    })
 }
