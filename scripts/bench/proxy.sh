@@ -2,14 +2,15 @@
 # Benchmark hearth's LLM balancer against HAProxy (and optionally LiteLLM) on loopback.
 #
 # usage: scripts/bench/proxy.sh [--litellm] [--duration S] [--rounds R] [--stream-requests N]
-#                               [--no-build]
+#                               [--open-streams N] [--no-build]
 #
 # One run starts two fast fake OpenAI upstreams, HAProxy 2.6 (leastconn; once with its default
 # threads and once with 1 thread) and hearth (least_connections) in front of them, then with
 # wrk measures direct vs HAProxy vs hearth: latency p50/p99 at 1 and 64 connections, req/s and
 # CPU time per request at 64 connections, RSS (VmRSS/VmHWM) idle and after load; then, with the
 # upstreams streaming SSE, time to first byte and pauses inside the stream (scripts/bench/ttfb.py;
-# plus a HAProxy with `option http-no-delay`, see below).
+# plus a HAProxy with `option http-no-delay`, see below); and last, the memory each proxy needs
+# to hold --open-streams (default 1,000) slow streams open at once (scripts/bench/open_streams.py).
 # It prints Markdown tables with ratios against the baselines of the same run. Nothing is
 # asserted: this is a benchmark, not a test (see docs/benchmarks.md).
 #
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/../.."
 
 usage() { sed -n '4,5p' "$0" | sed 's/^# \{0,1\}//'; }
 
-duration=10 rounds=1 stream_n=200 litellm=0 build=1
+duration=10 rounds=1 stream_n=200 litellm=0 build=1 open_n=1000
 chunks=20 delay_ms=5
 while [ $# -gt 0 ]; do
     case $1 in
@@ -29,14 +30,15 @@ while [ $# -gt 0 ]; do
         --duration) duration=${2:?--duration needs seconds}; shift ;;
         --rounds) rounds=${2:?--rounds needs a count}; shift ;;
         --stream-requests) stream_n=${2:?--stream-requests needs a count}; shift ;;
+        --open-streams) open_n=${2:?--open-streams needs a count}; shift ;;
         --no-build) build=0 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
-for v in "$duration" "$rounds" "$stream_n"; do
-    case $v in ''|*[!0-9]*|0) echo "--duration, --rounds and --stream-requests take whole numbers > 0" >&2; exit 2 ;; esac
+for v in "$duration" "$rounds" "$stream_n" "$open_n"; do
+    case $v in ''|*[!0-9]*|0) echo "--duration, --rounds, --stream-requests and --open-streams take whole numbers > 0" >&2; exit 2 ;; esac
 done
 
 # ---------------------------------------------------------------- tools and binaries
@@ -369,6 +371,31 @@ for t in "${stream_targets[@]}"; do
 done
 rss_all stream
 
+say "open streams: $open_n slow streams held open at once through each proxy"
+# Upstreams that stream for 100 s (400 chunks, 250 ms apart): every stream outlasts the
+# measurement. The probe waits until each stream has delivered its first bytes, then the RSS
+# of the proxy is read while all of them are open; the probe then closes them.
+stop fake_a; stop fake_b
+saved_chunks=$chunks saved_delay=$delay_ms
+chunks=400 delay_ms=250
+start_fakes stream
+chunks=$saved_chunks delay_ms=$saved_delay
+open_targets=(haproxy hearth)
+for t in "${open_targets[@]}"; do
+    rel=$work/release-$t
+    start "open_$t" python3 scripts/bench/open_streams.py --port "${PORT[$t]}" -n "$open_n" \
+        --release-file "$rel" --ready-timeout 90 --hold 120 --tag "target=$t"
+    if wait_for "$open_n open streams through $t" 100 log_has "open_$t" '^READY'; then
+        sed 's/^/  /' "$work/open_$t.log"
+        rss "$t" "open"
+    fi
+    touch "$rel"
+    wait_for "the open-streams probe of $t to finish" 30 log_has "open_$t" '^RESULT' || true
+    grep '^RESULT' "$work/open_$t.log" >>"$results" || true
+    stop "open_$t"
+    # Let the proxies and upstreams notice the closed streams before the next target.
+    sleep 2
+done
 # ---------------------------------------------------------------- report
 hearth_alive=yes
 kill -0 "${PID[hearth]}" 2>/dev/null || hearth_alive=no
@@ -387,6 +414,7 @@ kill -0 "${PID[hearth]}" 2>/dev/null || hearth_alive=no
     echo "META chunks $chunks"
     echo "META delay_ms $delay_ms"
     echo "META stream_n $stream_n"
+    echo "META open_n $open_n"
     echo "META clk_tck $(getconf CLK_TCK)"
     echo "META hearth_alive $hearth_alive"
     echo "META busy_before $busy_before"

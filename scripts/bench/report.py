@@ -8,6 +8,7 @@ Lines read:
   RESULT kind=wrk target=T round=R conc=C rps=.. p50_us=.. p99_us=.. err_*=.. non2xx=..
   RESULT kind=rss proc=P phase=idle|round1|...|after|stream rss_kb=.. hwm_kb=..
   RESULT kind=ttfb target=T n=.. ttfb_p50_ms=.. ...
+  RESULT kind=open_streams target=T n=.. live=.. still_live=.. dead=.. ...
 Everything is informational: ratios against baselines measured in the same run.
 """
 
@@ -210,6 +211,29 @@ def main():
               f"| {bad} / {r.get('n', '?')} |")
         w("")
 
+    # open streams
+    opened = {r["target"]: r for r in rows if r.get("kind") == "open_streams"}
+    if opened:
+        n_open = meta.get("open_n", "?")
+        w(f"Open streams: {n_open} streamed requests held open at once through each proxy "
+          "(upstreams streaming for 100 s; RSS read once every stream had delivered its first "
+          "bytes). Per stream = (RSS with the streams open − RSS idle) / streams live.")
+        w("")
+        w("| process | RSS idle | RSS with the streams open | per open stream | live / n "
+          "| still live at release |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for t in ORDER:
+            r = opened.get(t)
+            if not r:
+                continue
+            idle, held = rss_of(t, "idle"), rss_of(t, "open")
+            live = int(r.get("live", 0))
+            per = (f"{(held - idle) / live:.1f} KiB" if held is not None and idle is not None
+                   and live else "—")
+            w(f"| {NAMES[t]} | {mib(idle)} | {mib(held)} | {per} | {live} / {r.get('n', '?')} "
+              f"| {r.get('still_live', '?')} |")
+        w("")
+
     # hearth vs HAProxy
     if "hearth" in targets and "haproxy" in targets:
         w("| hearth vs HAProxy | hearth | HAProxy | hearth / HAProxy | vs HAProxy 1 thread "
@@ -241,6 +265,10 @@ def main():
         ha, aa = rss_of("hearth", "after"), rss_of("haproxy", "after")
         w(f"| RSS after load | {mib(ha)} | {mib(aa)} | {fmt_ratio(ratio(ha, aa))} "
           f"| {fmt_ratio(ratio(ha, rss_of('haproxy1', 'after')))} | informational | — |")
+        ho, ao = rss_of("hearth", "open"), rss_of("haproxy", "open")
+        if ho is not None or ao is not None:
+            w(f"| RSS with {meta.get('open_n', '?')} open streams | {mib(ho)} | {mib(ao)} "
+              f"| {fmt_ratio(ratio(ho, ao))} | — | informational | — |")
         for conc in ("1", "64"):
             hc, ac, a1c = (cpu_per_req(t, conc) for t in ("hearth", "haproxy", "haproxy1"))
             w(f"| CPU per request, c={conc} | {us(hc)} | {us(ac)} | {fmt_ratio(ratio(hc, ac))} "

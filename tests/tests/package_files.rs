@@ -154,6 +154,7 @@ fn init_script_starts_one_respawning_instance_logging_to_logd() {
             "set_param respawn 3600 5 5",
             "set_param stdout 1",
             "set_param stderr 1",
+            "set_param limits nofile=8192 8192",
             "set_param term_timeout 15",
             "set_param reload_signal HUP",
             "close_instance",

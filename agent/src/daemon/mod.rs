@@ -161,6 +161,7 @@ impl Daemon {
             std::process::id(),
             self.path.display()
         );
+        raise_open_files_limit();
         self.reconcile_all().await;
         log::info!("ready");
         loop {
@@ -218,3 +219,19 @@ pub fn subsystems() -> Vec<Box<dyn Subsystem>> {
 
 #[cfg(test)]
 mod tests;
+
+/// Raises the soft limit on open files to the hard limit: every proxied stream holds two
+/// sockets, so the kernel's soft default of 1024 would cap the balancer near 500 streams while
+/// the hard limit allows more (4096 by the kernel's default, 8192 from our procd init script,
+/// 524288 under systemd). Failure only logs.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => log::debug!("open files limit raised from {soft} to {hard}"),
+            Err(e) => log::warn!("cannot raise the open files limit from {soft}: {e}"),
+        },
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot read the open files limit: {e}"),
+    }
+}
