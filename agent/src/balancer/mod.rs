@@ -8,7 +8,8 @@
 //! - [`server`]: listeners, paths, limits; [`proxy`]: one request, phase by phase;
 //! - [`route`]: routing rules (pure); [`strategy`]: picking from a pool (pure);
 //! - [`upstream`]: per-endpoint state and the HTTP client; [`sse`]: stream relay filter;
-//! - [`settle`]: the record every request ends in; [`error`]: OpenAI-shaped errors.
+//! - [`settle`]: the record every request ends in; [`error`]: OpenAI-shaped errors;
+//! - [`redact`]: keeps an endpoint's key out of the error answers relayed to clients.
 //!
 //! Hot reload: each request takes the [`Shared`] state current when it arrived, so in-flight
 //! requests finish on the old pool while new ones use the new one; listeners whose address
@@ -19,6 +20,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod proxy;
+pub mod redact;
 pub mod route;
 pub mod server;
 pub mod settle;
