@@ -569,13 +569,22 @@ const RSS_ALLOWANCE_KIB: u64 = 64 * 1024;
 /// max_body of these tests.
 const MAX_BODY: usize = 64 * 1024;
 
+/// A daemon with a small `max_body` and short client timeouts (so slow clients are cut off
+/// within seconds; the defaults are 10 s for headers and 30 s for a body).
 async fn attacked_hearth() -> (FakeUpstream, Hearth) {
     let up = FakeUpstream::start("up").await;
     let url = up.base_url();
     let h = Hearth::start(move |s| {
         format!(
             "{}{}",
-            balancer_section(s.listen, &[("max_body", &MAX_BODY.to_string())]),
+            balancer_section(
+                s.listen,
+                &[
+                    ("max_body", &MAX_BODY.to_string()),
+                    ("header_timeout", "3"),
+                    ("body_timeout", "3"),
+                ]
+            ),
             endpoint_section("up", &url, &["m"], &[])
         )
     })
@@ -724,15 +733,15 @@ async fn clients_that_send_headers_or_bodies_a_byte_a_second_are_cut_off() {
     let (_up, h) = attacked_hearth().await;
     let watch = RssWatch::start(h.pid());
     let idle = rss_kib(h.pid());
-    // (c) Headers that never end, a byte a second (longer than any timeout hearth has).
-    static HEADER_DRIP: [u8; 80] = [b'a'; 80];
+    // (c) Headers that never end, a byte a second (for far longer than header_timeout).
+    static HEADER_DRIP: [u8; 60] = [b'a'; 60];
     let mut tasks = Vec::new();
     for _ in 0..SLOW_CLIENTS {
         let head = format!("POST {CHAT} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: ");
         tasks.push(tokio::spawn(slow_client(h.addr, head, &HEADER_DRIP)));
     }
     // (d) Headers complete, the body a byte a second.
-    static BODY_DRIP: [u8; 80] = [b' '; 80];
+    static BODY_DRIP: [u8; 60] = [b' '; 60];
     let body_client = tokio::spawn(slow_client(
         h.addr,
         format!(
@@ -742,7 +751,7 @@ async fn clients_that_send_headers_or_bodies_a_byte_a_second_are_cut_off() {
         &BODY_DRIP,
     ));
     // Meanwhile an honest client is served.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let ok = call(h.addr, "POST", CHAT, &[], &chat_body("m", false, None))
         .await
         .expect("answered");
@@ -771,7 +780,7 @@ async fn clients_that_send_headers_or_bodies_a_byte_a_second_are_cut_off() {
         .expect("the server never closed the slow-body connection");
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 408"), "slow body: {text}");
-    assert!(text.contains("request_timeout"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
 
     let peak = watch.peak_kib();
     assert!(

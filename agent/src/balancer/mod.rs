@@ -197,6 +197,26 @@ impl Shared {
             .map_or(8 << 20, |b| b.max_body as usize)
     }
 
+    /// `body_timeout` of the balancer section.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.config
+                .balancer
+                .as_ref()
+                .map_or(30, |b| u64::from(b.body_timeout)),
+        )
+    }
+
+    /// `header_timeout` of the balancer section.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.config
+                .balancer
+                .as_ref()
+                .map_or(10, |b| u64::from(b.header_timeout)),
+        )
+    }
+
     /// `request_timeout` of the balancer section.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(

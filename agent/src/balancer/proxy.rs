@@ -31,9 +31,6 @@ use crate::devices::{self, Identity};
 /// Largest non-streamed answer kept to read its `usage` (bigger answers are still relayed,
 /// their usage estimated).
 const USAGE_SCAN_LIMIT: usize = 1 << 20;
-/// How long reading a request body may take (slow senders are cut off).
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A parsed, checked client request.
@@ -125,14 +122,15 @@ async fn admit(
         });
     let max = shared.max_body();
     let limited = Limited::new(req.into_body(), max);
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+    let body_timeout = shared.body_timeout();
+    let bytes = match tokio::time::timeout(body_timeout, limited.collect()).await {
         Err(_) => {
             return Err(ProxyError::bad_request(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
-                    "the request body did not arrive within {}s",
-                    BODY_READ_TIMEOUT.as_secs()
+                    "the request body did not arrive within {}s (body_timeout)",
+                    body_timeout.as_secs()
                 ),
             ))
         }
