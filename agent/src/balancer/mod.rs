@@ -8,7 +8,8 @@
 //! - [`server`]: listeners, paths, limits; [`proxy`]: one request, phase by phase;
 //! - [`route`]: routing rules (pure); [`strategy`]: picking from a pool (pure);
 //! - [`upstream`]: per-endpoint state and the HTTP client; [`sse`]: stream relay filter;
-//! - [`settle`]: the record every request ends in; [`error`]: OpenAI-shaped errors.
+//! - [`settle`]: the record every request ends in; [`error`]: OpenAI-shaped errors;
+//! - [`redact`]: keeps an endpoint's key out of the error answers relayed to clients.
 //!
 //! Hot reload: each request takes the [`Shared`] state current when it arrived, so in-flight
 //! requests finish on the old pool while new ones use the new one; listeners whose address
@@ -19,6 +20,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod proxy;
+pub mod redact;
 pub mod route;
 pub mod server;
 pub mod settle;
@@ -193,6 +195,26 @@ impl Shared {
             .balancer
             .as_ref()
             .map_or(8 << 20, |b| b.max_body as usize)
+    }
+
+    /// `body_timeout` of the balancer section.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.config
+                .balancer
+                .as_ref()
+                .map_or(30, |b| u64::from(b.body_timeout)),
+        )
+    }
+
+    /// `header_timeout` of the balancer section.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.config
+                .balancer
+                .as_ref()
+                .map_or(10, |b| u64::from(b.header_timeout)),
+        )
     }
 
     /// `request_timeout` of the balancer section.

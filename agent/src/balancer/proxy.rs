@@ -18,6 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::ProxyError;
 use super::health::Ejection;
+use super::redact::Redactor;
 use super::route::{self, RouteQuery};
 use super::settle::{self, Outcome, Settlement};
 use super::sse::{SseFilter, Usage};
@@ -30,9 +31,6 @@ use crate::devices::{self, Identity};
 /// Largest non-streamed answer kept to read its `usage` (bigger answers are still relayed,
 /// their usage estimated).
 const USAGE_SCAN_LIMIT: usize = 1 << 20;
-/// How long reading a request body may take (slow senders are cut off).
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A parsed, checked client request.
@@ -124,14 +122,15 @@ async fn admit(
         });
     let max = shared.max_body();
     let limited = Limited::new(req.into_body(), max);
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+    let body_timeout = shared.body_timeout();
+    let bytes = match tokio::time::timeout(body_timeout, limited.collect()).await {
         Err(_) => {
             return Err(ProxyError::bad_request(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
-                    "the request body did not arrive within {}s",
-                    BODY_READ_TIMEOUT.as_secs()
+                    "the request body did not arrive within {}s (body_timeout)",
+                    body_timeout.as_secs()
                 ),
             ))
         }
@@ -817,14 +816,31 @@ fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Re
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    // Error answers may quote the key hearth sent (the client never had it): replaced.
+    let redact = parts
+        .endpoint
+        .api_key
+        .as_deref()
+        .filter(|_| !head.status.is_success())
+        .and_then(Redactor::new);
+    let hides_key = |v: &HeaderValue| {
+        parts
+            .endpoint
+            .api_key
+            .as_deref()
+            .and_then(Redactor::new)
+            .is_some_and(|r| r.found_in(v.as_bytes()))
+    };
     let mut out = Response::builder().status(head.status);
     for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
-        if let Some(v) = head.headers.get(&name) {
+        if let Some(v) = head.headers.get(&name).filter(|v| !hides_key(v)) {
             out = out.header(name, v.clone());
         }
     }
     for (name, v) in &head.headers {
-        if name.as_str().starts_with("x-ratelimit-") || name.as_str().starts_with("openai-") {
+        if (name.as_str().starts_with("x-ratelimit-") || name.as_str().starts_with("openai-"))
+            && !hides_key(v)
+        {
             out = out.header(name, v.clone());
         }
     }
@@ -842,6 +858,7 @@ fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Re
         inner: body,
         sse: (parts.stream && is_sse).then(|| SseFilter::new(parts.strip_usage)),
         scan: (!is_sse).then(BytesMut::new),
+        redact,
         deadline: Box::pin(tokio::time::sleep_until(parts.deadline.into())),
         tail: None,
         finished: false,
@@ -869,6 +886,8 @@ struct Relay {
     sse: Option<SseFilter>,
     /// For plain JSON: a copy (up to a limit) to read `usage` at the end.
     scan: Option<BytesMut>,
+    /// For error answers from an endpoint with a key: replaces the key in what is relayed.
+    redact: Option<Redactor>,
     /// `request_timeout` for the whole exchange.
     deadline: Pin<Box<tokio::time::Sleep>>,
     /// Bytes still to send after the upstream ended (held-back rest, error event).
@@ -1016,6 +1035,10 @@ impl Body for Relay {
                         }
                         (None, None) => data,
                     };
+                    let out = match &mut this.redact {
+                        Some(r) => r.push(&out),
+                        None => out,
+                    };
                     if this.sse.is_some() {
                         if let Some(sent) = this.sent.take() {
                             this.endpoint.record_first_token(sent.elapsed());
@@ -1070,7 +1093,12 @@ impl Body for Relay {
                         this.tail = this.fail(Outcome::Broken, err);
                     } else {
                         this.outcome = Some(Outcome::Complete);
-                        this.tail = this.sse.as_mut().map(|f| f.finish());
+                        let held = this.redact.as_mut().map(|r| r.finish());
+                        let sse = this.sse.as_mut().map(|f| f.finish());
+                        this.tail = match (held, sse) {
+                            (Some(h), Some(e)) => Some([h, e].concat().into()),
+                            (h, e) => h.or(e),
+                        };
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! Listeners and paths of the balancer, and its place in the daemon as a [`Subsystem`].
 //!
-//! HTTP/1.1 with keep-alive. Request headers must arrive within [`HEADER_TIMEOUT`] and bodies
-//! within `proxy::BODY_READ_TIMEOUT` (no slowloris); bodies over `max_body` get 413.
+//! HTTP/1.1 with keep-alive. Request headers must arrive within `header_timeout` and bodies
+//! within `body_timeout` (no slowloris); bodies over `max_body` get 413.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,8 +23,6 @@ use crate::config::Config;
 use crate::daemon::shutdown::ShutdownTrigger;
 use crate::daemon::{BoxFuture, Reconciled, Shutdown, Subsystem, SubsystemError};
 
-/// How long a client may take to send its request headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an active probe may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -177,6 +175,11 @@ pub fn spawn_listener(
             };
             let _ = stream.set_nodelay(true);
             let current = current.clone();
+            // The config current at accept time: a reload applies to new connections.
+            let header_timeout = match current.read() {
+                Ok(s) => s.header_timeout(),
+                Err(p) => p.into_inner().header_timeout(),
+            };
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let current = current.clone();
@@ -184,7 +187,7 @@ pub fn spawn_listener(
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
+                    .header_read_timeout(header_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), svc);
                 if let Err(e) = conn.await {

@@ -271,6 +271,8 @@ pub fn balancer(r: &mut SectionReader) -> Balancer {
         max_body: r.get("max_body", 8 * 1024 * 1024, |s| {
             values::uint(s, 1024, 1 << 30, "a size in bytes")
         }),
+        header_timeout: r.get("header_timeout", 10, seconds(1, 300)),
+        body_timeout: r.get("body_timeout", 30, seconds(1, 3600)),
         retries: r.get("retries", 2, |s| {
             values::uint(s, 0, 10, "a retry count").map(|v| v as u32)
         }),

@@ -416,6 +416,10 @@ pub struct Balancer {
     pub request_timeout: u32,
     /// Largest request body accepted, bytes (413 above).
     pub max_body: u64,
+    /// Seconds a client may take to send its request headers (slow senders are cut off).
+    pub header_timeout: u32,
+    /// Seconds a client may take to send its request body (408 after that).
+    pub body_timeout: u32,
     /// Extra upstreams tried before the first byte reaches the client.
     pub retries: u32,
     /// Output tokens assumed for budget reservations when a request sets no `max_tokens`.

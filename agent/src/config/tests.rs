@@ -205,3 +205,27 @@ fn schema_lists_options_per_type() {
         assert!(!known_options(t).is_empty(), "{t}");
     }
 }
+
+#[test]
+fn balancer_client_timeouts_default_and_are_bounded() {
+    let base = "config endpoint e\n option url http://127.0.0.1:9/v1\n list model m\n\
+                config balancer llm\n list listen 127.0.0.1:8080\n";
+    let b = parse_cfg(base).unwrap().balancer.unwrap();
+    assert_eq!((b.header_timeout, b.body_timeout), (10, 30));
+    let b = parse_cfg(&format!(
+        "{base} option header_timeout 2\n option body_timeout 3\n"
+    ))
+    .unwrap()
+    .balancer
+    .unwrap();
+    assert_eq!((b.header_timeout, b.body_timeout), (2, 3));
+    for bad in [
+        "header_timeout 0",
+        "header_timeout 301",
+        "body_timeout 0",
+        "body_timeout 3601",
+    ] {
+        let errs = parse_cfg(&format!("{base} option {bad}\n")).unwrap_err();
+        assert!(errs[0].contains("must be between"), "{bad}: {errs:?}");
+    }
+}

@@ -74,7 +74,14 @@ fn read_token_file(path: &Path) -> Result<String, String> {
 /// Equal in constant time for equal lengths (the length of a token is not a secret worth a
 /// branch: every token is at least 16 characters).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len() && difference_bits(a, b) == 0
+}
+
+/// The OR of the XOR of every byte pair: 0 exactly when the (equal-length) inputs are equal.
+/// Every byte is visited whatever came before (no early exit), so the time taken does not
+/// tell how much of a guess was right.
+fn difference_bits(a: &[u8], b: &[u8]) -> u8 {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))
 }
 
 /// `%XX` and `+` decoding of one query value (a token may be base64: `+`, `/`, `=`).
@@ -360,6 +367,22 @@ mod tests {
             authorize(&req("/hearth/?token=0123456789abcdef0124", &[]), TOKEN),
             Auth::Denied
         );
+    }
+
+    #[test]
+    fn the_token_compare_does_not_stop_at_the_first_wrong_byte() {
+        let t = TOKEN.as_bytes();
+        let mut guess = t.to_vec();
+        guess[0] ^= 0x01;
+        let last = guess.len() - 1;
+        guess[last] ^= 0x02;
+        // The last byte's difference is in the result: it was compared after the first
+        // mismatch.
+        assert_eq!(difference_bits(&guess, t), 0x03);
+        guess[0] = t[0];
+        assert_eq!(difference_bits(&guess, t), 0x02);
+        assert_eq!(difference_bits(t, t), 0);
+        assert!(same(t, t) && !same(&guess, t) && !same(&t[1..], t));
     }
 
     #[test]
