@@ -272,13 +272,21 @@ fn read_key(path: &std::path::Path) -> Result<String, String> {
     Ok(key)
 }
 
-/// Builds the pool for `endpoints`, reusing the state of unchanged endpoints from `old`.
+/// Builds the pool for `endpoints`, reusing the state of unchanged endpoints from `old`. An
+/// endpoint whose `api_key_file` now holds another key counts as changed: rotating a key is
+/// "write the file, reload".
 pub fn pool(endpoints: &[Endpoint], old: &[Arc<Upstream>]) -> Vec<Arc<Upstream>> {
     endpoints
         .iter()
         .map(|e| {
             old.iter()
-                .find(|u| u.endpoint == *e && u.unusable.is_none())
+                .find(|u| {
+                    u.endpoint == *e
+                        && u.unusable.is_none()
+                        && e.api_key_file.as_deref().is_none_or(|path| {
+                            read_key(path).ok().as_deref() == u.api_key.as_deref()
+                        })
+                })
                 .cloned()
                 .unwrap_or_else(|| {
                     let u = Upstream::new(e);
@@ -289,4 +297,36 @@ pub fn pool(endpoints: &[Endpoint], old: &[Arc<Upstream>]) -> Vec<Arc<Upstream>>
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint_with_key_file(path: &std::path::Path) -> Endpoint {
+        let text = format!(
+            "config endpoint 'e'\n\toption url 'http://127.0.0.1:9/v1'\n\tlist model 'm'\n\
+             \toption api_key_file '{}'\n",
+            path.display()
+        );
+        let doc = crate::uci::Document::parse("hearth", &text).unwrap();
+        let cfg = crate::config::from_package(doc.package(), "t".as_ref()).unwrap();
+        cfg.endpoints[0].clone()
+    }
+
+    #[test]
+    fn a_reload_keeps_an_unchanged_endpoint_and_rereads_a_rotated_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "sk-first\n").unwrap();
+        let e = endpoint_with_key_file(&path);
+        let first = pool(std::slice::from_ref(&e), &[]);
+        assert_eq!(first[0].api_key.as_deref(), Some("sk-first"));
+        let same = pool(std::slice::from_ref(&e), &first);
+        assert!(Arc::ptr_eq(&first[0], &same[0]), "unchanged: state kept");
+        std::fs::write(&path, "sk-second\n").unwrap();
+        let rotated = pool(std::slice::from_ref(&e), &same);
+        assert!(!Arc::ptr_eq(&same[0], &rotated[0]), "rotated key: rebuilt");
+        assert_eq!(rotated[0].api_key.as_deref(), Some("sk-second"));
+    }
 }
