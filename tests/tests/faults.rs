@@ -1095,6 +1095,10 @@ async fn a_full_state_dir_is_reported_serving_continues_and_the_ledger_is_saved_
         saved,
         "the previous generation is not touched by a failed save"
     );
+    assert!(
+        !st.join("ledger.json.tmp").exists(),
+        "a failed save leaves no partial copy holding the last bytes of the disk"
+    );
 
     // Space returns: the next periodic save writes everything.
     std::fs::remove_file(&filler).expect("remove the filler");
