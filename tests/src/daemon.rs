@@ -101,6 +101,10 @@ struct Log {
     changed: Notify,
     /// Set when stderr reached its end (the process exited).
     closed: std::sync::atomic::AtomicBool,
+    /// Settlement lines among `lines`, counted as they arrive: waiting for the n-th one then
+    /// costs a load, not a parse of the whole log on every new line (which, with thousands of
+    /// requests, kept the reader behind hearth).
+    settled: std::sync::atomic::AtomicUsize,
 }
 
 impl Log {
@@ -153,13 +157,19 @@ impl Hearth {
                 lines: Mutex::new(Vec::new()),
                 changed: Notify::new(),
                 closed: std::sync::atomic::AtomicBool::new(false),
+                settled: std::sync::atomic::AtomicUsize::new(0),
             });
             let sink = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     eprintln!("hearth| {line}");
+                    let settlement = Settlement::parse(&line).is_some();
                     sink.lines().push(line);
+                    if settlement {
+                        sink.settled
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     sink.changed.notify_waiters();
                 }
                 sink.closed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -319,9 +329,8 @@ impl Hearth {
             let notified = self.log.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let all = self.settlements();
-            if all.len() >= n {
-                return all;
+            if self.log.settled.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                return self.settlements();
             }
             let tick = tokio::time::Instant::now() + Duration::from_millis(200);
             let _ = tokio::time::timeout_at(deadline.min(tick), notified).await;
@@ -449,9 +458,17 @@ impl Settlement {
         let mut words = rest.split_whitespace();
         let outcome = words.next()?.to_owned();
         let mut fields = BTreeMap::new();
-        for w in words {
+        while let Some(w) = words.next() {
             let (k, v) = w.split_once('=')?;
-            fields.insert(k.to_owned(), v.to_owned());
+            let mut v = v.to_owned();
+            // A parenthesised value may hold spaces: `downgraded=(llm_month of group 'kids')`.
+            if v.starts_with('(') {
+                while !v.ends_with(')') {
+                    v.push(' ');
+                    v.push_str(words.next()?);
+                }
+            }
+            fields.insert(k.to_owned(), v);
         }
         fields.contains_key("client").then(|| Settlement {
             level: level.to_owned(),
@@ -562,6 +579,12 @@ mod tests {
         assert_eq!(s.bytes(), (100, 2000));
         assert_eq!(s.failovers(), 1);
         assert!(Settlement::parse("info: ready").is_none());
+        let d = Settlement::parse(
+            "info: llm ok client=127.0.0.1 host=- device=tab group=kids endpoint=local model=llama tokens=27/3 cost=0 bytes=107/284 ttfb=0.002s duration=0.003s failovers=0 downgraded=(llm_month of group 'kids')",
+        )
+        .expect("a downgraded settlement");
+        assert_eq!(d.get("downgraded"), "(llm_month of group 'kids')");
+        assert_eq!(d.get("endpoint"), "local");
         assert!(Settlement::parse("info: llm rejected request").is_none());
     }
 

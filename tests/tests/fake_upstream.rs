@@ -547,6 +547,47 @@ async fn recording_can_be_turned_off() {
 }
 
 #[tokio::test]
+async fn tallies_count_requests_and_reported_usage_per_user_with_recording_off() {
+    let up = FakeUpstream::start("alpha").await;
+    up.set_recording(false);
+    let with_user = |stream: bool, include_usage: bool| {
+        json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": stream,
+            "stream_options": {"include_usage": include_usage},
+            "user": "tablet",
+        })
+        .to_string()
+    };
+    // A JSON answer and a stream with its usage chunk report usage; a stream without one,
+    // and a stream cut before its end, do not.
+    let json_answer = chat(up.addr, &with_user(false, false)).await.json();
+    let streamed = chat(up.addr, &with_user(true, true)).await;
+    chat(up.addr, &with_user(true, false)).await;
+    up.push(Behaviour::DropMidStream { after_chunks: 1 });
+    let _ = call(up.addr, "POST", CHAT, &[], &with_user(true, true)).await;
+    chat(up.addr, &chat_body("m", false, None)).await;
+    let tallies = up.tallies();
+    let streamed_usage = streamed.chunks().last().expect("usage chunk")["usage"].clone();
+    let t = tallies["tablet"];
+    assert_eq!((t.requests, t.usage_reports), (4, 2), "{t:?}");
+    assert_eq!(
+        t.prompt_tokens,
+        json_answer["usage"]["prompt_tokens"].as_u64().unwrap()
+            + streamed_usage["prompt_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(
+        t.completion_tokens,
+        json_answer["usage"]["completion_tokens"].as_u64().unwrap()
+            + streamed_usage["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(tallies[""].requests, 1, "no user: counted under \"\"");
+    assert!(up.requests().is_empty());
+    up.stop().await;
+}
+
+#[tokio::test]
 async fn wait_served_returns_when_the_count_is_reached_or_the_time_is_up() {
     let up = FakeUpstream::start("alpha").await;
     assert!(!up.wait_served(1, Duration::from_millis(50)).await);

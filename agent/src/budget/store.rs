@@ -177,16 +177,29 @@ impl Store {
         self.dir.join(format!("{FILE}.1"))
     }
 
-    /// Saves atomically (temp + fsync + rename + fsync dir), keeping the previous copy.
+    /// Saves atomically (temp + fsync + rename + fsync dir), keeping the previous copy. A
+    /// failed save leaves the files as they were: the partial temp copy is removed, since on
+    /// a full flash it would hold the very space everything else on the router needs back.
     pub fn save(&self, bytes: &[u8]) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!("{FILE}.tmp"));
+        let saved = self.replace_with(&tmp, bytes);
+        if saved.is_err() {
+            // Gone already when the failure came after the rename (the directory's fsync).
+            let _ = fs::remove_file(&tmp);
+        }
+        saved
+    }
+
+    /// Writes `bytes` to `tmp` and renames it into place, the current copy becoming the
+    /// previous one.
+    fn replace_with(&self, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
         {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
-                .open(&tmp)?;
+                .open(tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
         }
@@ -198,7 +211,7 @@ impl Store {
                 fs::rename(&cur, self.previous())?;
             }
         }
-        fs::rename(&tmp, &cur)?;
+        fs::rename(tmp, &cur)?;
         File::open(&self.dir)?.sync_all()
     }
 

@@ -44,15 +44,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Saves the ledger if anything changed (or a period ended); logs failures.
-fn save_now(budgets: &Budgets, dir: &std::path::Path) {
+/// Saves the ledger if anything changed (or a period ended); logs failures. `last` is the
+/// save at shutdown, after which there is no next attempt.
+fn save_now(budgets: &Budgets, dir: &std::path::Path, last: bool) {
     let t = now();
     let Some(snapshot) = budgets.take_snapshot(t) else {
         return;
     };
     if let Err(e) = Store::new(dir).save(&store::encode(&snapshot, t)) {
+        let then = if last {
+            "spending since the last successful save is lost (the ledger there is kept as it was)"
+        } else {
+            "spending is kept in memory and saved again next time"
+        };
         log::error!(
-            "budgets: cannot save the ledger to {}: {e}; spending is kept in memory and saved again next time",
+            "budgets: cannot save the ledger to {}: {e}; {then}",
             dir.display()
         );
         // Keep it dirty so the next tick tries again.
@@ -96,7 +102,7 @@ impl BudgetSubsystem {
                 if due {
                     last = Instant::now();
                     let b = budgets.clone();
-                    let _ = tokio::task::spawn_blocking(move || save_now(&b, &dir)).await;
+                    let _ = tokio::task::spawn_blocking(move || save_now(&b, &dir, false)).await;
                 }
             }
         }));
@@ -193,7 +199,7 @@ impl Subsystem for BudgetSubsystem {
             let dir = lock(&self.saving).as_ref().map(|s| s.dir.clone());
             if let Some(dir) = dir {
                 let b = self.budgets.clone();
-                tokio::task::spawn_blocking(move || save_now(&b, &dir))
+                tokio::task::spawn_blocking(move || save_now(&b, &dir, true))
                     .await
                     .map_err(|e| err(format!("saving the ledger failed: {e}")))?;
             }

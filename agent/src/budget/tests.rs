@@ -449,3 +449,26 @@ fn a_failed_save_loses_nothing_and_is_retried() {
     // Spending goes on in memory meanwhile.
     assert!(b.reserve(&kids(), amount(1), NOW).is_ok());
 }
+
+#[test]
+fn a_failed_save_keeps_the_good_ledger_and_leaves_no_partial_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let b = Budgets::new(Tz::utc(), vec![]);
+    let r = b.reserve(&kids(), amount(5), NOW).unwrap();
+    b.settle(r, amount(5), 0, NOW);
+    let good = encode(&b.snapshot(), NOW);
+    store.save(&good).unwrap();
+    // The previous generation's name is taken by a directory: the step that moves the
+    // current copy aside fails (works as root too, unlike a read-only directory).
+    std::fs::create_dir_all(dir.path().join("ledger.json.1").join("x")).unwrap();
+    let r = b.reserve(&kids(), amount(7), NOW).unwrap();
+    b.settle(r, amount(7), 0, NOW);
+    assert!(store.save(&encode(&b.snapshot(), NOW + 1)).is_err());
+    assert_eq!(std::fs::read(store.path()).unwrap(), good, "untouched");
+    assert!(
+        !dir.path().join("ledger.json.tmp").exists(),
+        "no partial copy left behind"
+    );
+    assert_eq!(store.load().ledger.unwrap().saved_at, NOW);
+}

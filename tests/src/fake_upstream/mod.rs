@@ -14,13 +14,18 @@
 //! `GET /v1/models` does not consume queued behaviours (health probes would otherwise eat a
 //! test's script); it has its own behaviour ([`FakeUpstream::set_models_behaviour`]).
 //!
+//! Besides the full recording, the fake keeps a small [`Tally`] per request `user` field (the
+//! OpenAI parameter clients use to name the end user): requests received and the token usage it
+//! reported. It costs a few integers per user, so load tests turn recording off and still know
+//! exactly what the upstream itself counted.
+//!
 //! The `fake-upstream` binary (src/bin/fake-upstream.rs) serves the same thing for benchmarks.
 
 mod openai;
 mod server;
 mod sse;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -184,6 +189,20 @@ impl Recorded {
     }
 }
 
+/// What an upstream counted for one `user` (see [`FakeUpstream::tallies`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Inference requests received (whatever their behaviour was).
+    pub requests: u64,
+    /// Answers that reported usage: a JSON answer with `usage`, or a stream's usage chunk
+    /// once it was handed to the connection.
+    pub usage_reports: u64,
+    /// `prompt_tokens` of those reports, summed.
+    pub prompt_tokens: u64,
+    /// `completion_tokens` of those reports, summed.
+    pub completion_tokens: u64,
+}
+
 /// A running fake upstream. Dropping it stops it too (without waiting); [`FakeUpstream::stop`]
 /// waits until it has stopped.
 pub struct FakeUpstream {
@@ -270,6 +289,12 @@ impl FakeUpstream {
         self.shared.state().recorded.clone()
     }
 
+    /// Requests and reported usage per request `user` field (`""` for requests without one),
+    /// counted whether recording is on or off.
+    pub fn tallies(&self) -> BTreeMap<String, Tally> {
+        self.shared.state().tallies.clone()
+    }
+
     /// Number of inference requests received (each consumed a behaviour, whatever it was;
     /// `GET /v1/models` and unknown paths are not counted).
     pub fn served(&self) -> usize {
@@ -338,6 +363,9 @@ struct State {
     recorded: Vec<Recorded>,
     /// `seq` of the next request.
     next_seq: usize,
+    /// Requests and reported usage by the request's `user` field; kept even with recording
+    /// off (a few integers per user, so memory stays flat under load).
+    tallies: BTreeMap<String, Tally>,
 }
 
 impl Shared {
@@ -352,10 +380,20 @@ impl Shared {
                 recording: true,
                 recorded: Vec::new(),
                 next_seq: 0,
+                tallies: BTreeMap::new(),
             }),
             served: AtomicUsize::new(0),
             served_changed: Notify::new(),
         }
+    }
+
+    /// Adds a usage report for `user` to its tally.
+    fn tally_usage(&self, user: &str, prompt: u64, completion: u64) {
+        let mut state = self.state();
+        let t = state.tallies.entry(user.to_owned()).or_default();
+        t.usage_reports += 1;
+        t.prompt_tokens += prompt;
+        t.completion_tokens += completion;
     }
 
     /// The state; a panic elsewhere while holding the lock leaves it usable (every update is

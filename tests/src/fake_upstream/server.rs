@@ -119,6 +119,8 @@ struct Fields {
     stream: bool,
     /// `stream_options`.
     stream_options: Option<Value>,
+    /// `user` (the end user the client names), `""` when absent: the key of the tallies.
+    user: String,
 }
 
 impl Fields {
@@ -132,6 +134,11 @@ impl Fields {
                 .map(str::to_owned),
             stream: ok.and_then(|j| j.get("stream")).and_then(Value::as_bool) == Some(true),
             stream_options: ok.and_then(|j| j.get("stream_options")).cloned(),
+            user: ok
+                .and_then(|j| j.get("user"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             json,
         }
     }
@@ -182,6 +189,13 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply
         });
         let seq = state.next_seq;
         state.next_seq += 1;
+        if matches!(admitted, Ok((e, _)) if e != Endpoint::Models) {
+            state
+                .tallies
+                .entry(fields.user.clone())
+                .or_default()
+                .requests += 1;
+        }
         let slot = state.recording.then(|| {
             state.recorded.push(Recorded {
                 seq,
@@ -338,6 +352,7 @@ impl Exchange {
                     return self.error(StatusCode::BAD_REQUEST, &message, Some("input"));
                 };
                 let list = openai::embeddings(name, model, inputs, prompt_tokens);
+                self.shared.tally_usage(&self.fields.user, prompt_tokens, 0);
                 return self.json(StatusCode::OK, &list);
             }
             Endpoint::Completions => (Shape::Text, "cmpl"),
@@ -347,7 +362,10 @@ impl Exchange {
 
         let Some(streaming) = streaming else {
             let text = openai::answer_text(name);
-            let usage = openai::usage(prompt_tokens, openai::completion_tokens(&text));
+            let completion_tokens = openai::completion_tokens(&text);
+            self.shared
+                .tally_usage(&self.fields.user, prompt_tokens, completion_tokens);
+            let usage = openai::usage(prompt_tokens, completion_tokens);
             let answer = match shape {
                 Shape::Chat => openai::chat_completion(&id, created, model, &text, usage),
                 Shape::Text => openai::text_completion(&id, created, model, &text, usage),
@@ -371,14 +389,23 @@ impl Exchange {
             prompt_tokens,
             ending: streaming.ending,
         });
-        let log = self.slot.map(|slot| {
-            let shared = Arc::clone(&self.shared);
-            Box::new(move |event: SentEvent| {
+        // Every event passes here: the usage chunk is tallied when it leaves (a stream cut
+        // before it reports nothing), and events are recorded when recording is on.
+        let (shared, slot, user) = (
+            Arc::clone(&self.shared),
+            self.slot,
+            self.fields.user.clone(),
+        );
+        let log = Some(Box::new(move |event: SentEvent| {
+            if let Some((prompt, completion)) = reported_usage(&event.data) {
+                shared.tally_usage(&user, prompt, completion);
+            }
+            if let Some(slot) = slot {
                 if let Some(record) = shared.state().recorded.get_mut(slot) {
                     record.events.push(event);
                 }
-            }) as EventLog
-        });
+            }
+        }) as EventLog);
         let body = ScriptedBody::new(events, streaming.ending, log);
         let mut reply = self.reply(StatusCode::OK, "text/event-stream", Either::Right(body));
         reply
@@ -441,6 +468,20 @@ impl Exchange {
         }
         reply
     }
+}
+
+/// `(prompt_tokens, completion_tokens)` of an event that carries a usage object (the usage
+/// chunk; every other chunk has `"usage": null` or none).
+fn reported_usage(data: &str) -> Option<(u64, u64)> {
+    if !data.contains("\"usage\":{") {
+        return None;
+    }
+    let chunk: Value = serde_json::from_str(data).ok()?;
+    let usage = chunk.get("usage")?;
+    Some((
+        usage.get("prompt_tokens")?.as_u64()?,
+        usage.get("completion_tokens")?.as_u64()?,
+    ))
 }
 
 /// Seconds since the Unix epoch, for `created`.
