@@ -4,13 +4,13 @@
 #
 # usage: scripts/bench/run-all.sh [--quick] [--no-docs]
 #
-#   --quick    shorter runs (proxy: 3 s per point, 50 streams; planner: 3 rounds) — to check
-#              the benchmarks work, not to quote numbers
+#   --quick    shorter runs (proxy: 3 s per point, 50 streams, 200 held open; planner: 3
+#              rounds) — to check the benchmarks work, not to quote numbers
 #   --no-docs  print the results only; leave docs/benchmarks.md alone
 #
 # What runs, each measuring hearth against a baseline in the same run (ratios, not times):
 #   scripts/bench/proxy.sh    LLM balancer vs HAProxy (and direct): latency, req/s, CPU, RSS,
-#                             streaming time to first byte
+#                             streaming time to first byte, RSS with 1,000 streams open
 #   scripts/bench/apply.sh    netlink shaping apply vs the equivalent `tc` script; no-op re-apply
 #                             (needs root; skipped otherwise, and said so)
 #   scripts/bench/planner.sh  the Wi-Fi planner on 10,000 survey points, with vs without the
@@ -56,7 +56,7 @@ cargo build --release --locked -p hearth-e2e --bin fake-upstream
 
 section "LLM balancer: hearth vs HAProxy vs direct"
 if [ $quick = 1 ]; then
-    run proxy scripts/bench/proxy.sh --no-build --duration 3 --stream-requests 50
+    run proxy scripts/bench/proxy.sh --no-build --duration 3 --stream-requests 50 --open-streams 200
 else
     run proxy scripts/bench/proxy.sh --no-build
 fi
