@@ -42,7 +42,8 @@ run() { # run NAME CMD...: its output goes to target/bench/NAME.log and into the
     say "$name: $*"
     if "$@" > "$out/$name.log" 2>&1; then
         # The benchmark's own Markdown (tables and the lines around them).
-        grep -E '^\||^[A-Za-z0-9].*(x faster|ratio|median|MiB|bytes)' "$out/$name.log" >> "$report" || true
+        # (blank lines kept, runs of them squeezed: they separate the tables)
+        grep -E '^\||^$|^[A-Za-z0-9].*(x faster|ratio|median|MiB|bytes)' "$out/$name.log" | cat -s >> "$report" || true
     else
         echo "FAILED (exit $?): see $out/$name.log" >> "$report"
         warn "$name failed: see $out/$name.log"
@@ -100,7 +101,9 @@ mode=$([ $quick = 1 ] && echo "quick (not for quoting)" || echo "full")
     echo "## Latest full run ($(date -u +%Y-%m-%d), $mode)"
     echo
     echo "Machine: $machine. Commit: $(git rev-parse --short HEAD)."
-    cat "$report"
+    # Markdown tables need a blank line before and after them.
+    awk '{ t = ($0 ~ /^\|/); if (NR > 1 && t != pt && $0 != "" && prev != "") print ""; print; pt = t; prev = $0 }' "$report" | cat -s
+    echo
     echo "<!-- end of generated section -->"
 } > "$out/section.md"
 cat "$out/section.md"
