@@ -568,6 +568,54 @@ async fn streams_ask_upstream_for_usage_and_hide_it_from_clients_that_did_not() 
 }
 
 #[tokio::test]
+async fn a_json_answer_keeps_its_length_and_is_settled_once_complete() {
+    // The upstream's Content-Length goes to the client (no re-chunking: one write per answer),
+    // and the settlement still happens, complete, exactly once.
+    let alpha = FakeUpstream::start("alpha").await;
+    let a = alpha.base_url();
+    let h = Hearth::start(|s| {
+        format!(
+            "{}{}",
+            balancer_section(s.listen, &[]),
+            endpoint_section("alpha", &a, &["m1"], &[]),
+        )
+    })
+    .await;
+    let body = chat_body("m1", false, None);
+    let raw = format!(
+        "POST {CHAT} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw_exchange(h.addr, &raw).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, payload) = text.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(!head.contains("transfer-encoding"), "re-chunked:\n{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a content-length")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert_eq!(length, payload.len(), "{text}");
+    let v: Value = serde_json::from_str(payload).expect("the upstream's JSON, whole");
+    assert!(v["usage"]["total_tokens"].as_u64().is_some(), "{v}");
+    let settled = h.wait_settlements(1).await;
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0].outcome, "ok", "{}", settled[0].line);
+    assert_eq!(settled[0].bytes().1, length as u64, "{}", settled[0].line);
+    let (prompt, completion, estimated) = settled[0].tokens();
+    assert_eq!(
+        prompt + completion,
+        v["usage"]["total_tokens"].as_u64().unwrap()
+    );
+    assert!(!estimated, "{}", settled[0].line);
+}
+
+#[tokio::test]
 async fn a_client_that_asked_for_usage_gets_the_usage_chunk() {
     let alpha = FakeUpstream::start("alpha").await;
     let a = alpha.base_url();

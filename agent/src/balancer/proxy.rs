@@ -978,9 +978,30 @@ fn answer_bytes(v: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
+impl Relay {
+    /// The upstream's bytes go to the client unchanged (no event filtering, no redaction), so
+    /// the upstream's length is the client's: the answer keeps its Content-Length instead of
+    /// being re-chunked (one write per answer instead of two, and no chunk framing).
+    fn passes_through(&self) -> bool {
+        self.sse.is_none() && self.redact.is_none()
+    }
+}
+
 impl Body for Relay {
     type Data = Bytes;
     type Error = BoxError;
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        if self.passes_through() && !self.finished && self.tail.is_none() {
+            self.inner.size_hint()
+        } else {
+            http_body::SizeHint::default()
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished && self.tail.is_none() && self.settlement.is_none()
+    }
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -1043,6 +1064,19 @@ impl Body for Relay {
                         if let Some(sent) = this.sent.take() {
                             this.endpoint.record_first_token(sent.elapsed());
                         }
+                    }
+                    if this.passes_through() && this.inner.is_end_stream() {
+                        // The upstream's Content-Length is used up: the answer is complete.
+                        // Settle now, because with a known length hyper may end the response
+                        // without polling for the end of the body.
+                        this.finished = true;
+                        this.outcome = Some(Outcome::Complete);
+                        this.count(out.len());
+                        this.settle();
+                        if out.is_empty() {
+                            return Poll::Ready(None);
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                     if out.is_empty() {
                         continue;
