@@ -65,6 +65,8 @@ pids=()
 teardown() {
     local rc=$?
     trap - EXIT INT TERM
+    # No "Killed" job notices for what is stopped here.
+    disown -a 2>/dev/null || true
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for n in "${namespaces[@]}"; do
         # Whatever still runs in a namespace goes with it.

@@ -347,8 +347,10 @@ fn a_refusal_mid_apply_leaves_rules_and_routes_as_they_were() {
     let a = bed.config("a", &config(""));
     apply(&bed, &a, &[]).ok_json();
     let before = (observe(&bed), bed.router.must(&["ip", "rule", "show"]));
-    // B: the device moves to a second VPN whose gateway is not on its link. hearth adds that
-    // table's kill switch first; the kernel then refuses the route via the gateway.
+    // B: the device moves to a second VPN whose gateway is not on its link: the kernel refuses
+    // that table's default route via the gateway (hearth adds a table's default route before
+    // its kill switch). A refusal after changes the same apply already made is in
+    // faults_netns.rs.
     let b = config(
         "\nconfig vpn 'office'\n\toption interface 'wan0'\n\toption gateway '10.99.99.1'\n\
          \toption table '200'\n\toption fwmark '0x200'\n\toption rule_priority '20000'\n",
