@@ -264,8 +264,10 @@ async fn a_used_up_budget_denies_or_downgrades_as_the_group_says() {
     );
     // Adults: deny, with the day budget named and a Retry-After until local midnight.
     let mut denied = None;
+    let mut asked_adults = 0;
     for _ in 0..6 {
         let (status, _, retry, json) = ask(h.addr, 2, &body).await;
+        asked_adults += 1;
         if status == 429 {
             denied = Some((retry, json));
             break;
@@ -280,7 +282,8 @@ async fn a_used_up_budget_denies_or_downgrades_as_the_group_says() {
     assert_eq!(json["error"]["budget"]["period"], "day");
     let secs: u64 = retry.expect("Retry-After").parse().unwrap();
     assert!((1..=86_400).contains(&secs), "{secs}");
-    let settled = h.settlements();
+    // Every request is settled, the refused one too; its log line may trail the answer.
+    let settled = h.wait_settlements(6 + asked_adults).await;
     assert!(settled
         .iter()
         .any(|s| s.outcome == "over_budget" && s.get("group") == "adults"));
