@@ -49,7 +49,8 @@ pub fn in_vm_lane() -> bool {
     std::env::var_os("HEARTH_VM_LANE").is_some_and(|v| v == "1")
 }
 
-fn is_root() -> bool {
+/// Whether the test runs as root (effective uid 0).
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -29,6 +29,7 @@ use hearth_e2e::daemon::{
     balancer_section, endpoint_section, parse_money, ClosedPort, Hearth, Reloaded, Settlement,
 };
 use hearth_e2e::fake_upstream::{Behaviour, FakeUpstream, Tally};
+use hearth_e2e::netns::is_root;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
@@ -949,17 +950,6 @@ impl Drop for Tmpfs {
             let _ = Command::new("umount").arg("-l").arg(&self.path).status();
         }
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// A config whose ledger lives in `state` (saved every 10 s, the shortest interval) and whose

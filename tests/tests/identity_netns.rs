@@ -10,17 +10,10 @@ use std::time::Duration;
 
 use hearth_e2e::fake_upstream::FakeUpstream;
 use hearth_e2e::hearth_bin;
+use hearth_e2e::netns::is_root;
 
 const NS_MAC: &str = "02:00:5e:78:00:02";
 const HOST_IP: &str = "10.231.78.1";
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
 
 fn run(args: &[&str]) -> bool {
     Command::new(args[0])
