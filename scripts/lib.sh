@@ -1,7 +1,7 @@
 # Shared helpers for hearth's scripts: install what is missing by package name, loudly.
 # shellcheck shell=bash
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { HEARTH_LANE="$*"; printf '\n\033[1m== %s\033[0m\n' "$*"; }
 warn() { printf '\033[33mWARNING: %s\033[0m\n' "$*" >&2; }
 
 # apt_ensure CMD PACKAGE...: install PACKAGEs when CMD is not on PATH.

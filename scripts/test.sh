@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+# Whatever fails, the last line names the lane it failed in (CI often shows only the end).
+trap 'rc=$?; [ $rc -eq 0 ] || printf "\n\033[1;31m== FAILED (exit %d) in lane: %s\033[0m\n" "$rc" "${HEARTH_LANE:-setup}"' EXIT
 
 say "setup: system packages"
 apt_ensure cc build-essential

@@ -15,7 +15,12 @@ total=$((expected + 1))
 say "VM lane self-test: $expected test(s) from tests.list must pass, test $total must fail (exit 3)"
 rm -f "$RESULTS" # a stale file from an earlier run must not count
 rc=0
-scripts/vm-test.sh --host-bin ip --host-bin tc --all -- "$PROBE" --exit-code 3 || rc=$?
+# The deliberate failure is relabelled in the printed log (results.txt, checked below, is not),
+# so a search of a CI log for FAIL finds real failures only.
+scripts/vm-test.sh --host-bin ip --host-bin tc --all -- "$PROBE" --exit-code 3 2>&1 |
+    sed -u -e "s|FAIL $total/$total vm-probe --exit-code 3|EXPECTED-FAILURE $total/$total vm-probe --exit-code 3|" \
+        -e "s|VM LANE FAILED: \(.*\) 1 failed|vm lane: \1 1 failed (the self-test's deliberate one)|" \
+        -e "s|VM-LANE-RESULT: \(.*\), 1 failed|VM-LANE-RESULT: \1, 1 failed as intended|" || rc=$?
 
 fail() {
     printf '\n\033[1;31mVM LANE SELF-TEST FAILED: %s\033[0m\n' "$*" >&2

@@ -4,12 +4,20 @@
 use super::tree::Package;
 
 /// Quotes a value the way `uci show` and `uci export` do: `'...'` with `'` written as `'\''`.
+///
+/// Inside quotes our parser reads a CRLF as a line break (`\n`, so files edited on Windows keep
+/// their meaning), which would drop the CR of a value holding CR LF; such a CR is written twice:
+/// the first is data, the second and the LF are the line break. (Found by the `uci_parse` fuzz
+/// target.)
 pub fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('\'');
-    for ch in value.chars() {
+    let mut chars = value.chars().peekable();
+    while let Some(ch) = chars.next() {
         if ch == '\'' {
             out.push_str("'\\''");
+        } else if ch == '\r' && chars.peek() == Some(&'\n') {
+            out.push_str("\r\r");
         } else {
             out.push(ch);
         }

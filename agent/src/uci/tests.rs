@@ -120,6 +120,16 @@ fn crlf_line_endings_are_accepted_and_cr_is_not_data() {
 }
 
 #[test]
+fn a_value_holding_cr_lf_survives_export() {
+    // The first CR of CR CR LF is data, the CRLF a line break inside the quotes; export must
+    // write the value so that it parses back the same (fuzz-found: it lost the CR).
+    let p = pkg("config t n\noption a 'x\r\r\ny\r'\n");
+    assert_eq!(values(&p, 0, "a"), ["x\r\ny\r"]);
+    let again = pkg(&export(&p));
+    assert_eq!(values(&again, 0, "a"), ["x\r\ny\r"]);
+}
+
+#[test]
 fn option_twice_replaces_in_place() {
     let p = pkg("config t n\noption a 1\noption b 2\noption a 3\n");
     let names: Vec<_> = p.sections[0].options.iter().map(|o| &o.name).collect();
