@@ -43,16 +43,65 @@ impl Histogram {
 /// `(device, group, endpoint)`.
 type Who = (String, String, String);
 
+/// A `Who` looked up by reference: the map is searched with borrowed names, so counting a
+/// request allocates nothing once its device/group/endpoint has been seen.
+trait WhoKey {
+    fn parts(&self) -> (&str, &str, &str);
+}
+
+impl WhoKey for Who {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.0, &self.1, &self.2)
+    }
+}
+
+impl WhoKey for (&str, &str, &str) {
+    fn parts(&self) -> (&str, &str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn WhoKey + 'a> for Who {
+    fn borrow(&self) -> &(dyn WhoKey + 'a) {
+        self
+    }
+}
+
+// Ordered exactly as `Who` (a tuple of strings) is, which `Borrow` requires.
+impl PartialEq for dyn WhoKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+impl Eq for dyn WhoKey + '_ {}
+impl PartialOrd for dyn WhoKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn WhoKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+/// Everything counted for one device/group/endpoint.
+#[derive(Debug, Default)]
+struct WhoStats {
+    /// Requests by outcome.
+    requests: BTreeMap<&'static str, u64>,
+    /// Tokens in / out.
+    tokens: (u64, u64),
+    /// Cost in micro-units.
+    cost: u64,
+    /// Bytes up / down.
+    bytes: (u64, u64),
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    /// Requests by who and outcome.
-    requests: BTreeMap<(Who, &'static str), u64>,
-    /// Tokens in / out by who.
-    tokens: BTreeMap<Who, (u64, u64)>,
-    /// Cost in micro-units by who.
-    cost: BTreeMap<Who, u64>,
-    /// Bytes up / down by who.
-    bytes: BTreeMap<Who, (u64, u64)>,
+    /// Requests, tokens, cost and bytes by who.
+    by_who: BTreeMap<Who, WhoStats>,
     /// Upstream attempt failures by endpoint and kind.
     upstream_errors: BTreeMap<(String, &'static str), u64>,
     /// Failovers (extra upstreams tried) in total.
@@ -61,6 +110,14 @@ struct Inner {
     estimated: u64,
     ttfb: BTreeMap<String, Histogram>,
     duration: BTreeMap<String, Histogram>,
+}
+
+/// The entry of `key` in `map`, inserted (the only allocation) when new.
+fn entry_mut<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// The balancer's counters.
@@ -83,37 +140,34 @@ impl BalancerMetrics {
 
     /// Counts a finished request.
     pub fn settle(&self, s: &Settlement) {
-        let who: Who = (
-            s.device.clone().unwrap_or_default(),
-            s.group.clone(),
-            s.endpoint.clone().unwrap_or_default(),
+        let key = (
+            s.device.as_deref().unwrap_or_default(),
+            s.group.as_str(),
+            s.endpoint.as_deref().unwrap_or_default(),
         );
         let mut m = self.lock();
-        *m.requests
-            .entry((who.clone(), s.outcome.as_str()))
-            .or_default() += 1;
-        let t = m.tokens.entry(who.clone()).or_default();
-        t.0 += s.usage.prompt_tokens;
-        t.1 += s.usage.completion_tokens;
-        *m.cost.entry(who.clone()).or_default() += s.cost.0;
-        let b = m.bytes.entry(who.clone()).or_default();
-        b.0 += s.bytes_up;
-        b.1 += s.bytes_down;
+        let st = match m.by_who.get_mut(&key as &dyn WhoKey) {
+            Some(st) => st,
+            None => {
+                let who = (key.0.to_string(), key.1.to_string(), key.2.to_string());
+                m.by_who.entry(who).or_default()
+            }
+        };
+        *st.requests.entry(s.outcome.as_str()).or_default() += 1;
+        st.tokens.0 += s.usage.prompt_tokens;
+        st.tokens.1 += s.usage.completion_tokens;
+        st.cost += s.cost.0;
+        st.bytes.0 += s.bytes_up;
+        st.bytes.1 += s.bytes_down;
         m.failovers += u64::from(s.failovers);
         if s.usage.estimated && s.endpoint.is_some() {
             m.estimated += 1;
         }
         if let Some(ep) = &s.endpoint {
             if let Some(t) = s.ttfb {
-                m.ttfb
-                    .entry(ep.clone())
-                    .or_default()
-                    .observe(t.as_secs_f64());
+                entry_mut(&mut m.ttfb, ep).observe(t.as_secs_f64());
             }
-            m.duration
-                .entry(ep.clone())
-                .or_default()
-                .observe(s.duration.as_secs_f64());
+            entry_mut(&mut m.duration, ep).observe(s.duration.as_secs_f64());
         }
     }
 
@@ -143,29 +197,26 @@ impl BalancerMetrics {
         let m = self.lock();
         let mut endpoints: BTreeMap<&str, T> = BTreeMap::new();
         let mut devices: BTreeMap<&str, T> = BTreeMap::new();
-        for ((who, outcome), n) in &m.requests {
-            for t in [
-                endpoints.entry(who.2.as_str()).or_default(),
-                devices.entry(who.0.as_str()).or_default(),
-            ] {
-                t.requests += n;
-                if *outcome != "ok" {
-                    t.errors += n;
+        for (who, st) in &m.by_who {
+            for (outcome, n) in &st.requests {
+                for t in [
+                    endpoints.entry(who.2.as_str()).or_default(),
+                    devices.entry(who.0.as_str()).or_default(),
+                ] {
+                    t.requests += n;
+                    if *outcome != "ok" {
+                        t.errors += n;
+                    }
                 }
             }
-        }
-        for (who, (i, o)) in &m.tokens {
+            let (i, o) = st.tokens;
             endpoints.entry(who.2.as_str()).or_default().tokens += i + o;
             devices.entry(who.0.as_str()).or_default().tokens += i + o;
-        }
-        for (who, c) in &m.cost {
-            endpoints.entry(who.2.as_str()).or_default().cost += c;
-            devices.entry(who.0.as_str()).or_default().cost += c;
-        }
-        for (who, (u, d)) in &m.bytes {
+            endpoints.entry(who.2.as_str()).or_default().cost += st.cost;
+            devices.entry(who.0.as_str()).or_default().cost += st.cost;
             let t = devices.entry(who.0.as_str()).or_default();
-            t.up += u;
-            t.down += d;
+            t.up += st.bytes.0;
+            t.down += st.bytes.1;
         }
         let obj = |map: BTreeMap<&str, T>,
                    bytes: bool|
@@ -201,7 +252,11 @@ impl BalancerMetrics {
             "counter",
             "LLM requests by outcome.",
         );
-        for ((w, outcome), n) in &m.requests {
+        for (w, outcome, n) in m
+            .by_who
+            .iter()
+            .flat_map(|(w, st)| st.requests.iter().map(move |(o, n)| (w, o, n)))
+        {
             let _ = writeln!(
                 out,
                 "hearth_llm_requests_total{{{},outcome=\"{outcome}\"}} {n}",
@@ -214,7 +269,7 @@ impl BalancerMetrics {
             "counter",
             "Tokens by direction (input = prompt, output = completion).",
         );
-        for (w, (i, o)) in &m.tokens {
+        for (w, (i, o)) in m.by_who.iter().map(|(w, st)| (w, st.tokens)) {
             let _ = writeln!(
                 out,
                 "hearth_llm_tokens_total{{{},direction=\"input\"}} {i}",
@@ -232,13 +287,13 @@ impl BalancerMetrics {
             "counter",
             "Spend at the endpoints' prices, in the configured currency.",
         );
-        for (w, c) in &m.cost {
+        for (w, c) in m.by_who.iter().map(|(w, st)| (w, st.cost)) {
             let _ = writeln!(
                 out,
                 "hearth_llm_cost_total{{{},currency=\"{}\"}} {}",
                 who(w),
                 esc(currency),
-                super::super::config::Money(*c)
+                super::super::config::Money(c)
             );
         }
         head(
@@ -247,7 +302,7 @@ impl BalancerMetrics {
             "counter",
             "Bytes to upstreams (up) and to clients (down).",
         );
-        for (w, (u, d)) in &m.bytes {
+        for (w, (u, d)) in m.by_who.iter().map(|(w, st)| (w, st.bytes)) {
             let _ = writeln!(
                 out,
                 "hearth_llm_bytes_total{{{},direction=\"up\"}} {u}",

@@ -18,6 +18,7 @@
 pub mod connect;
 pub mod error;
 pub mod health;
+pub mod inspect;
 pub mod metrics;
 pub mod proxy;
 pub mod redact;
@@ -28,7 +29,6 @@ pub mod sse;
 pub mod strategy;
 pub mod upstream;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -117,7 +117,7 @@ pub struct Shared {
     /// One per `config endpoint`, same order.
     pub upstreams: Vec<Arc<Upstream>>,
     /// Strategy state per pool (round-robin cursors, weights).
-    selectors: Mutex<HashMap<String, Selector>>,
+    selectors: Mutex<Vec<SelectorSlot>>,
     /// Pooled HTTP(S) client to upstreams.
     pub client: HttpClient,
     /// Receives every settlement (after the metrics have counted it).
@@ -147,7 +147,7 @@ impl Shared {
         Shared {
             config,
             upstreams,
-            selectors: Mutex::new(HashMap::new()),
+            selectors: Mutex::new(Vec::new()),
             client,
             settle_hook: settle,
             metrics,
@@ -234,15 +234,34 @@ impl Shared {
 
     /// The order to try a pool's candidates in, with the pool's own strategy state.
     pub fn rank(&self, res: &Resolution, client_key: &str, cands: &[Candidate]) -> Vec<usize> {
-        let key = format!("{:?}:{:?}:{:?}", res.strategy, res.route, res.pool);
         let mut sel = match self.selectors.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
         };
-        sel.entry(key)
-            .or_insert_with(|| Selector::new(res.strategy, seed()))
-            .rank(client_key, cands)
+        // A handful of entries (routes x strategies): a linear search by reference allocates
+        // nothing on the request path.
+        let at = sel
+            .iter()
+            .position(|s| s.strategy == res.strategy && s.route == res.route && s.pool == res.pool);
+        let at = at.unwrap_or_else(|| {
+            sel.push(SelectorSlot {
+                strategy: res.strategy,
+                route: res.route.clone(),
+                pool: res.pool.clone(),
+                selector: Selector::new(res.strategy, seed()),
+            });
+            sel.len() - 1
+        });
+        sel[at].selector.rank(client_key, cands)
     }
+}
+
+/// The selector of one strategy over one route's pool.
+struct SelectorSlot {
+    strategy: crate::config::Strategy,
+    route: Option<String>,
+    pool: Vec<usize>,
+    selector: Selector,
 }
 
 /// A seed for strategy randomness that differs between runs (no `rand` crate needed).

@@ -18,6 +18,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::ProxyError;
 use super::health::Ejection;
+use super::inspect::Refusal;
+pub use super::inspect::{Inspected, OutputCaps};
 use super::redact::Redactor;
 use super::route::{self, RouteQuery};
 use super::settle::{self, Outcome, Settlement};
@@ -33,12 +35,12 @@ use crate::devices::{self, Identity};
 const USAGE_SCAN_LIMIT: usize = 1 << 20;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A parsed, checked client request.
+/// A checked client request.
 struct Admitted {
-    /// The JSON body, model rewritten later.
-    body: serde_json::Value,
     /// The body as received: sent upstream untouched when nothing needs rewriting.
     raw: Bytes,
+    /// The output caps it sets.
+    caps: OutputCaps,
     /// The `model` the client asked for.
     model: String,
     /// `stream: true`.
@@ -151,13 +153,13 @@ async fn admit(
         Ok(Ok(c)) => c.to_bytes(),
     };
     let Inspected {
-        body,
         model,
         stream,
         client_wants_usage,
+        caps,
     } = inspect(&bytes)?;
     Ok(Admitted {
-        body,
+        caps,
         model,
         stream,
         client_wants_usage,
@@ -168,93 +170,102 @@ async fn admit(
     })
 }
 
-/// What `admit` reads from a request body.
-pub struct Inspected {
-    pub body: serde_json::Value,
-    pub model: String,
-    pub stream: bool,
-    pub client_wants_usage: bool,
+/// Checks a request body: a JSON object with a non-empty string `model`; reads `stream`,
+/// `stream_options.include_usage` and the output caps without building a tree
+/// ([`super::inspect`]). Pure (fuzzed: `agent/fuzz`).
+pub fn inspect(bytes: &[u8]) -> Result<Inspected, ProxyError> {
+    super::inspect::inspect(bytes).map_err(|r| match r {
+        Refusal::InvalidJson(e) => ProxyError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        ),
+        Refusal::NotObject => ProxyError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the request body must be a JSON object",
+        ),
+        Refusal::InvalidModel => ProxyError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "invalid_model",
+            "'model' must be a non-empty string",
+        ),
+        Refusal::MissingModel => ProxyError::bad_request(
+            StatusCode::BAD_REQUEST,
+            "missing_model",
+            "the request has no 'model'; GET /v1/models lists what is available",
+        ),
+    })
 }
 
-/// Checks a request body: a JSON object with a non-empty string `model`; reads `stream` and
-/// `stream_options.include_usage`. Pure (fuzzed: `agent/fuzz`).
-pub fn inspect(bytes: &[u8]) -> Result<Inspected, ProxyError> {
-    let body: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+/// The body with `model` set to `model` and, for a stream, `stream_options.include_usage`
+/// on (the usage is needed to settle). Parsed into a tree only here, when a rewrite is due.
+fn rewrite_body(raw: &[u8], model: &str, stream: bool) -> Result<Bytes, ProxyError> {
+    let mut body: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
+        // Inspection skips nested parts without serde_json's nesting limit; a tree has one.
         ProxyError::bad_request(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("the request body is not valid JSON: {e}"),
         )
     })?;
-    if !body.is_object() {
-        return Err(ProxyError::bad_request(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the request body must be a JSON object",
-        ));
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("model".into(), model.into());
+        if stream {
+            let opts = obj
+                .entry("stream_options")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(o) = opts.as_object_mut() {
+                o.insert("include_usage".into(), true.into());
+            }
+        }
     }
-    let model = match body.get("model") {
-        Some(serde_json::Value::String(m)) if !m.is_empty() => m.clone(),
-        Some(_) => {
-            return Err(ProxyError::bad_request(
-                StatusCode::BAD_REQUEST,
-                "invalid_model",
-                "'model' must be a non-empty string",
-            ))
-        }
-        None => {
-            return Err(ProxyError::bad_request(
-                StatusCode::BAD_REQUEST,
-                "missing_model",
-                "the request has no 'model'; GET /v1/models lists what is available",
-            ))
-        }
-    };
-    let stream = body
-        .get("stream")
-        .and_then(|s| s.as_bool())
-        .unwrap_or(false);
-    let client_wants_usage = body
-        .pointer("/stream_options/include_usage")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    Ok(Inspected {
-        body,
-        model,
-        stream,
-        client_wants_usage,
-    })
+    Ok(Bytes::from(body.to_string()))
 }
 
-/// The request as sent to one upstream.
+/// The request as sent to one upstream (headers and URI prepared per endpoint at start).
 fn upstream_request(
     up: &Upstream,
     suffix: &str,
     body: &Bytes,
     stream: bool,
 ) -> Result<Request<Full<Bytes>>, ProxyError> {
-    let mut b = Request::builder()
-        .method(Method::POST)
-        .uri(up.url_for(suffix))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(
-            header::ACCEPT,
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        );
-    if let Some(key) = &up.api_key {
-        b = b.header(header::AUTHORIZATION, format!("Bearer {key}"));
-    }
-    b.body(Full::new(body.clone())).map_err(|e| {
+    let cannot = |why: String| {
         ProxyError::internal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "bad_upstream_url",
-            format!("endpoint '{}': cannot build request: {e}", up.name()),
+            format!("endpoint '{}': cannot build request: {why}", up.name()),
         )
-    })
+    };
+    let uri = up.uri_for(suffix).map_err(|e| cannot(e.to_string()))?;
+    let mut req = Request::new(Full::new(body.clone()));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = uri;
+    let h = req.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }),
+    );
+    match (&up.api_key, &up.auth_header) {
+        (Some(_), Some(v)) => {
+            h.insert(header::AUTHORIZATION, v.clone());
+        }
+        (Some(_), None) => {
+            return Err(cannot(
+                "its API key holds characters an HTTP header cannot carry".into(),
+            ))
+        }
+        (None, _) => {}
+    }
+    Ok(req)
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<u64> {
@@ -269,7 +280,7 @@ fn retry_after(headers: &HeaderMap) -> Option<u64> {
 async fn forward(
     shared: Arc<Shared>,
     who: Identity,
-    mut req: Admitted,
+    req: Admitted,
     started: Instant,
 ) -> Response<ClientBody> {
     let cfg = shared.config.clone();
@@ -312,7 +323,7 @@ async fn forward(
         device: who.device.clone(),
         group: who.group.clone(),
     };
-    let max_out = output_cap(&req.body, req.suffix, shared.default_max_tokens());
+    let max_out = output_cap(&req.caps, req.suffix, shared.default_max_tokens());
     // A device flagged for a spend anomaly (with anomaly_shift) goes to the cheapest endpoint.
     let mut resolution = resolution;
     if let (Some(b), Some(d)) = (&shared.budgets, &who.device) {
@@ -384,19 +395,15 @@ async fn forward(
 
     settlement.model = resolution.upstream_model.clone();
     let rewrite = resolution.upstream_model != req.model || (req.stream && !req.client_wants_usage);
-    if let Some(obj) = req.body.as_object_mut().filter(|_| rewrite) {
-        obj.insert("model".into(), resolution.upstream_model.clone().into());
-        if req.stream {
-            let opts = obj
-                .entry("stream_options")
-                .or_insert_with(|| serde_json::json!({}));
-            if let Some(o) = opts.as_object_mut() {
-                o.insert("include_usage".into(), true.into());
+    let body = if rewrite {
+        match rewrite_body(&req.raw, &resolution.upstream_model, req.stream) {
+            Ok(b) => b,
+            Err(e) => {
+                settlement.outcome = Outcome::Rejected;
+                settlement.finish();
+                return e.response();
             }
         }
-    }
-    let body = if rewrite {
-        Bytes::from(req.body.to_string())
     } else {
         req.raw.clone()
     };
@@ -748,20 +755,15 @@ pub fn input_estimate(bytes: usize) -> u64 {
 
 /// Output tokens a request may produce: `max_completion_tokens` or `max_tokens` (else the
 /// configured default), times `n` choices; embeddings produce none.
-pub fn output_cap(body: &serde_json::Value, suffix: &str, default: u64) -> u64 {
+pub fn output_cap(caps: &OutputCaps, suffix: &str, default: u64) -> u64 {
     if suffix == "/embeddings" {
         return 0;
     }
-    let cap = body
-        .get("max_completion_tokens")
-        .and_then(|v| v.as_u64())
-        .or_else(|| body.get("max_tokens").and_then(|v| v.as_u64()))
+    let cap = caps
+        .max_completion_tokens
+        .or(caps.max_tokens)
         .unwrap_or(default);
-    let n = body
-        .get("n")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(1)
-        .clamp(1, 128);
+    let n = caps.n.unwrap_or(1).clamp(1, 128);
     cap.saturating_mul(n)
 }
 
@@ -828,8 +830,7 @@ fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Re
             .endpoint
             .api_key
             .as_deref()
-            .and_then(Redactor::new)
-            .is_some_and(|r| r.found_in(v.as_bytes()))
+            .is_some_and(|k| super::redact::contains(v.as_bytes(), k.as_bytes()))
     };
     let mut out = Response::builder().status(head.status);
     for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
@@ -844,8 +845,8 @@ fn relay(shared: Arc<Shared>, resp: Response<Incoming>, parts: RelayParts) -> Re
             out = out.header(name, v.clone());
         }
     }
-    if let Ok(v) = HeaderValue::from_str(parts.endpoint.name()) {
-        out = out.header("x-hearth-endpoint", v);
+    if let Some(v) = &parts.endpoint.name_header {
+        out = out.header("x-hearth-endpoint", v.clone());
     }
     if let Some(v) = parts
         .downgraded
@@ -1153,7 +1154,16 @@ mod tests {
 
     #[test]
     fn worst_case_output_follows_the_request_caps() {
-        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        // The caps as inspection reads them from a body that also has a model.
+        let j = |fields: &str| {
+            let body = match fields.trim_matches(['{', '}', ' ']) {
+                "" => r#"{"model":"m"}"#.to_string(),
+                f => format!(r#"{{"model":"m",{f}}}"#),
+            };
+            inspect(body.as_bytes())
+                .map(|i| i.caps)
+                .expect("valid body")
+        };
         assert_eq!(
             output_cap(&j(r#"{"max_tokens": 50}"#), "/chat/completions", 4096),
             50

@@ -35,16 +35,28 @@ pub struct Resolution {
 
 /// `*` matches any run of characters, `?` one character; anything else matches itself.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    // Runs on every request for every route: no allocation unless a pattern with wildcards
+    // meets non-ASCII text (`?` stands for one character, not one byte).
+    if !is_glob(pattern) {
+        return pattern == text;
+    }
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob_slices(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    // Iterative matcher with one backtrack point per `*` (linear in practice).
+    glob_slices(&p, &t, '*', '?')
+}
+
+/// Iterative matcher with one backtrack point per `*` (linear in practice).
+fn glob_slices<T: PartialEq + Copy>(p: &[T], t: &[T], any: T, one: T) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -55,7 +67,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == any)
 }
 
 fn is_glob(s: &str) -> bool {
@@ -205,6 +217,13 @@ config group kids
         assert!(!glob_match("gpt-4o", "gpt-4o-mini"));
         assert!(!glob_match("a*b", "acd"));
         assert!(glob_match("a*b*c", "aXbYbZc"));
+        // `?` is one character, also a multi-byte one; plain names compare whole.
+        assert!(glob_match("caf?-*", "café-large"));
+        assert!(!glob_match("caf?", "café!"));
+        assert!(glob_match("modèle", "modèle"));
+        assert!(!glob_match("modèle", "modele"));
+        assert!(!glob_match("*è", "modèle"));
+        assert!(glob_match("*è*", "modèle"));
     }
 
     #[test]

@@ -115,8 +115,8 @@ pub async fn probe(up: &Upstream, client: &HttpClient) -> bool {
     let mut b = Request::builder()
         .method(Method::GET)
         .uri(up.url_for("/models"));
-    if let Some(key) = &up.api_key {
-        b = b.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    if let Some(v) = &up.auth_header {
+        b = b.header(header::AUTHORIZATION, v.clone());
     }
     let Ok(req) = b.body(http_body_util::Full::new(Bytes::new())) else {
         return false;

@@ -21,26 +21,6 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Reads `usage` from an OpenAI response or chunk, if present and not null.
-    pub fn from_json(v: &serde_json::Value) -> Option<Usage> {
-        Usage::from_object(v.get("usage")?)
-    }
-
-    /// Reads a `usage` object itself (`{"prompt_tokens": .., "completion_tokens": ..}`).
-    pub fn from_object(u: &serde_json::Value) -> Option<Usage> {
-        if u.is_null() {
-            return None;
-        }
-        Some(Usage {
-            prompt_tokens: u.get("prompt_tokens").and_then(|x| x.as_u64()).unwrap_or(0),
-            completion_tokens: u
-                .get("completion_tokens")
-                .and_then(|x| x.as_u64())
-                .unwrap_or(0),
-            estimated: false,
-        })
-    }
-
     /// An estimate when the upstream reports nothing: ~4 bytes of text per token (OpenAI's
     /// rule of thumb for English), at least one token for non-empty text.
     pub fn estimate(prompt_bytes: u64, output_bytes: u64) -> Usage {
@@ -68,9 +48,9 @@ pub fn usage_in(buf: &[u8]) -> Option<Usage> {
             continue;
         }
         let mut values = serde_json::Deserializer::from_slice(&rest[colon + 1..])
-            .into_iter::<serde_json::Value>();
-        if let Some(Ok(v)) = values.next() {
-            return Usage::from_object(&v);
+            .into_iter::<super::inspect::UsageField>();
+        if let Some(Ok(u)) = values.next() {
+            return u.0;
         }
     }
     None
@@ -155,23 +135,15 @@ impl SseFilter {
                 self.done = true;
                 continue;
             }
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+            // Read in place: no tree, no copy of the text (`inspect::chunk`).
+            let Some(c) = super::inspect::chunk(data) else {
                 continue;
             };
-            if let Some(choices) = v.get("choices").and_then(|c| c.as_array()) {
-                for c in choices {
-                    let text = c
-                        .get("delta")
-                        .and_then(|d| d.get("content"))
-                        .or_else(|| c.get("text"))
-                        .and_then(|t| t.as_str());
-                    if let Some(t) = text {
-                        self.content_bytes += t.len() as u64;
-                    }
-                }
-                if let Some(u) = Usage::from_json(&v) {
+            if let Some(choices) = c.choices {
+                self.content_bytes += c.content_bytes;
+                if let Some(u) = c.usage {
                     self.usage = Some(u);
-                    if choices.is_empty() && self.strip_usage {
+                    if choices == 0 && self.strip_usage {
                         keep = false;
                     }
                 }

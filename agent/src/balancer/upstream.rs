@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::{HeaderValue, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -68,7 +69,17 @@ pub struct Upstream {
     latency: Mutex<PeakEwma>,
     /// Passive and active health.
     health: Mutex<Health>,
+    /// `Authorization: Bearer <key>`, built once (marked sensitive); `None` without a key or
+    /// when the key holds bytes a header cannot carry (then requests fail with that reason).
+    pub auth_header: Option<HeaderValue>,
+    /// The endpoint's name as the `X-Hearth-Endpoint` response header.
+    pub name_header: Option<HeaderValue>,
+    /// The upstream URI of each proxied path, parsed once (cloning a `Uri` allocates nothing).
+    uris: Vec<(&'static str, Uri)>,
 }
+
+/// The API paths the balancer proxies (after `/v1`).
+pub const PROXIED_SUFFIXES: [&str; 3] = ["/chat/completions", "/completions", "/embeddings"];
 
 impl Upstream {
     /// Builds the run-time state of `endpoint`, reading its key file.
@@ -81,10 +92,23 @@ impl Upstream {
             },
             (None, None) => (None, None),
         };
+        let auth_header = api_key.as_deref().and_then(|k| {
+            let mut v = HeaderValue::try_from(format!("Bearer {k}")).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
+        let name_header = HeaderValue::try_from(endpoint.meta.name.as_str()).ok();
+        let uris = PROXIED_SUFFIXES
+            .iter()
+            .filter_map(|&sfx| Some((sfx, format!("{}{sfx}", endpoint.url.raw).parse().ok()?)))
+            .collect();
         Upstream {
             endpoint: endpoint.clone(),
             api_key,
             unusable,
+            auth_header,
+            name_header,
+            uris,
             permits: Arc::new(Semaphore::new(endpoint.max_connections as usize)),
             in_flight: AtomicU32::new(0),
             latency: Mutex::new(PeakEwma::new(LATENCY_TAU_SECS)),
@@ -239,6 +263,15 @@ impl Upstream {
     /// `{url}{suffix}` where suffix is the part of the client's path after `/v1`.
     pub fn url_for(&self, suffix: &str) -> String {
         format!("{}{}", self.endpoint.url.raw, suffix)
+    }
+
+    /// `url_for(suffix)` as a `Uri`: the one parsed at start for a proxied path, else parsed
+    /// now.
+    pub fn uri_for(&self, suffix: &str) -> Result<Uri, http::uri::InvalidUri> {
+        match self.uris.iter().find(|(s, _)| *s == suffix) {
+            Some((_, u)) => Ok(u.clone()),
+            None => self.url_for(suffix).parse(),
+        }
     }
 }
 

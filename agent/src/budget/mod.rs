@@ -61,6 +61,65 @@ impl Scope {
     }
 }
 
+/// A [`Scope`] by reference, ordered exactly as `Scope` is (variant, then name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ScopeRef<'a> {
+    Household,
+    Group(&'a str),
+    Device(&'a str),
+}
+
+impl Scope {
+    fn as_ref(&self) -> ScopeRef<'_> {
+        match self {
+            Scope::Household => ScopeRef::Household,
+            Scope::Group(g) => ScopeRef::Group(g),
+            Scope::Device(d) => ScopeRef::Device(d),
+        }
+    }
+}
+
+/// An account key looked up by reference: touching an account (several times per request)
+/// clones no scope name.
+trait AccountKey {
+    fn parts(&self) -> (ScopeRef<'_>, PeriodKind);
+}
+
+impl AccountKey for (Scope, PeriodKind) {
+    fn parts(&self) -> (ScopeRef<'_>, PeriodKind) {
+        (self.0.as_ref(), self.1)
+    }
+}
+
+impl AccountKey for (ScopeRef<'_>, PeriodKind) {
+    fn parts(&self) -> (ScopeRef<'_>, PeriodKind) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn AccountKey + 'a> for (Scope, PeriodKind) {
+    fn borrow(&self) -> &(dyn AccountKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn AccountKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+impl Eq for dyn AccountKey + '_ {}
+impl PartialOrd for dyn AccountKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn AccountKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -358,6 +417,9 @@ struct State {
     rolled: bool,
     /// Warnings already given this period.
     warned: BTreeSet<(Scope, PeriodKind, Metric, String)>,
+    /// The day and month ids at one second (`account` runs several times per request:
+    /// formatting them once a second is enough).
+    ids: Option<(i64, String, String)>,
 }
 
 /// The ledgers, shared by the balancer (reserve/settle), the data counters, status and the
@@ -381,6 +443,7 @@ impl Budgets {
                 dirty: false,
                 rolled: false,
                 warned: BTreeSet::new(),
+                ids: None,
             }),
             detector: Mutex::new(anomaly::Detector::default()),
         }
@@ -463,6 +526,7 @@ impl Budgets {
         let mut s = self.lock();
         s.tz = tz;
         s.limits = limits;
+        s.ids = None;
     }
 
     /// Whether settled LLM requests add their bytes to data use (see `State::llm_bytes`).
@@ -672,32 +736,44 @@ impl Budgets {
 impl State {
     /// The account of `scope` for the period containing `now`, rolled over if it ended.
     fn account(&mut self, scope: &Scope, kind: PeriodKind, now: i64) -> &mut Account {
-        let id = kind.id_at(&self.tz, now);
-        let mut rolled = false;
+        let ids = match self.ids.take() {
+            Some(c) if c.0 == now => c,
+            _ => (
+                now,
+                PeriodKind::Day.id_at(&self.tz, now),
+                PeriodKind::Month.id_at(&self.tz, now),
+            ),
+        };
+        let ids = self.ids.insert(ids);
+        let id = match kind {
+            PeriodKind::Day => ids.1.as_str(),
+            PeriodKind::Month => ids.2.as_str(),
+        };
+        let key = (scope.as_ref(), kind);
+        if !self.accounts.contains_key(&key as &dyn AccountKey) {
+            self.accounts.insert(
+                (scope.clone(), kind),
+                Account {
+                    period: id.to_string(),
+                    ..Account::default()
+                },
+            );
+        }
         let a = self
             .accounts
-            .entry((scope.clone(), kind))
-            .or_insert_with(|| Account {
-                period: id.clone(),
-                ..Account::default()
-            });
+            .get_mut(&key as &dyn AccountKey)
+            .expect("inserted above");
         if a.period != id {
             // A new period: spending starts from zero; requests in flight keep their hold.
             *a = Account {
-                period: id,
+                period: id.to_string(),
                 reserved_money: a.reserved_money,
                 reserved_tokens: a.reserved_tokens,
                 ..Account::default()
             };
-            rolled = true;
-        }
-        if rolled {
             self.rolled = true;
         }
-        // Re-borrow after the flag update.
-        self.accounts
-            .get_mut(&(scope.clone(), kind))
-            .expect("inserted above")
+        a
     }
 
     fn check(&mut self, scopes: &[Scope], amount: Amount, now: i64) -> Result<(), Exhausted> {
