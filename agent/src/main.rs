@@ -468,6 +468,40 @@ fn status(path: PathBuf, json: bool, metrics: bool) -> ExitCode {
     }
 }
 
+/// A successful shaping report, as status lines.
+fn render_shaping(s: &serde_json::Value) -> Vec<String> {
+    let devs: Vec<&str> = s["devices"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let caps = &s["capabilities"];
+    vec![format!(
+        "shaping {} (leaf {}; kernel: cake {}, fq_codel {}, fw {})",
+        devs.join(", "),
+        s["leaf"].as_str().unwrap_or("-"),
+        caps["cake"],
+        caps["fq_codel"],
+        caps["fw"]
+    )]
+}
+
+/// A successful VPN report, as status lines (one per link).
+fn render_vpn(vp: &serde_json::Value) -> Vec<String> {
+    vp["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            format!(
+                "vpn {} via {}: link {}",
+                l["vpn"].as_str().unwrap_or("?"),
+                l["interface"].as_str().unwrap_or("?"),
+                l["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
 /// The human form of `/status`.
 fn render_status(v: &serde_json::Value) -> String {
     use std::fmt::Write as _;
@@ -514,49 +548,46 @@ fn render_status(v: &serde_json::Value) -> String {
     } else {
         let _ = writeln!(out, "LLM balancer off (no 'config balancer' section)");
     }
-    let s = &v["shaping"];
-    match (s["enabled"].as_bool(), s["error"].as_str()) {
-        (Some(true), Some(e)) => {
-            let _ = writeln!(out, "shaping FAILED: {e}");
-        }
-        (Some(true), None) => {
-            let devs: Vec<&str> = s["devices"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-                .unwrap_or_default();
-            let caps = &s["capabilities"];
-            let _ = writeln!(
-                out,
-                "shaping {} (leaf {}; kernel: cake {}, fq_codel {}, fw {})",
-                devs.join(", "),
-                s["leaf"].as_str().unwrap_or("-"),
-                caps["cake"],
-                caps["fq_codel"],
-                caps["fw"]
-            );
-        }
-        _ => {
-            let _ = writeln!(out, "shaping off (no 'config shaper' section)");
-        }
-    }
-    let vp = &v["vpn"];
-    match (vp["enabled"].as_bool(), vp["error"].as_str()) {
-        (Some(true), Some(e)) => {
-            let _ = writeln!(out, "VPN policy FAILED: {e}");
-        }
-        (Some(true), None) => {
-            for l in vp["links"].as_array().into_iter().flatten() {
+    for (what, r, render) in [
+        (
+            "shaping",
+            &v["shaping"],
+            render_shaping as fn(&serde_json::Value) -> Vec<String>,
+        ),
+        ("VPN policy", &v["vpn"], render_vpn),
+    ] {
+        match (r["enabled"].as_bool(), r["error"].as_str()) {
+            (Some(true), Some(e)) => {
                 let _ = writeln!(
                     out,
-                    "vpn {} via {}: link {}",
-                    l["vpn"].as_str().unwrap_or("?"),
-                    l["interface"].as_str().unwrap_or("?"),
-                    l["state"].as_str().unwrap_or("?")
+                    "{what} FAILED to apply config generation {}: {e}",
+                    r["generation"]
                 );
+                let kept = &r["in_force"];
+                if kept.is_object() {
+                    let _ = writeln!(
+                        out,
+                        "  the kernel keeps what generation {} applied:",
+                        kept["generation"]
+                    );
+                    for line in render(kept) {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                } else {
+                    let _ = writeln!(out, "  nothing of it was applied before: none in force");
+                }
             }
-        }
-        _ => {
-            let _ = writeln!(out, "VPN policy off (no 'config vpn' section)");
+            (Some(true), None) => {
+                for line in render(r) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            _ if what == "shaping" => {
+                let _ = writeln!(out, "shaping off (no 'config shaper' section)");
+            }
+            _ => {
+                let _ = writeln!(out, "VPN policy off (no 'config vpn' section)");
+            }
         }
     }
     let b = &v["budgets"];
@@ -925,5 +956,33 @@ fn run(path: PathBuf) -> ExitCode {
             log::error!("cannot install signal handlers: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_status;
+
+    #[test]
+    fn status_says_what_stays_in_force_after_a_failed_apply() {
+        let v = serde_json::json!({
+            "version": "0.1.0", "pid": 1, "uptime_secs": 5, "config": "/etc/config/hearth",
+            "generation": 3,
+            "shaping": {
+                "enabled": true, "error": "RTM_NEWQDISC: Invalid argument", "generation": 3,
+                "in_force": {"enabled": true, "generation": 2, "devices": ["tv"], "leaf": "Cake",
+                             "capabilities": {"cake": true, "fq_codel": true, "fw": true}}
+            },
+            "vpn": {"enabled": true, "error": "no such device", "generation": 3, "in_force": null},
+        });
+        let out = render_status(&v);
+        assert!(
+            out.contains("shaping FAILED to apply config generation 3: RTM_NEWQDISC: Invalid argument\n  the kernel keeps what generation 2 applied:\n  shaping tv (leaf Cake;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("VPN policy FAILED to apply config generation 3: no such device\n  nothing of it was applied before"),
+            "{out}"
+        );
     }
 }

@@ -571,4 +571,23 @@ fn a_reload_the_kernel_refuses_mid_apply_leaves_the_kernel_as_it_was_and_keeps_s
         "{:#?}",
         after.hearth_rules
     );
+    // `hearth status` says so: the generation that failed, and what stays in force.
+    let out = Command::new(hearth_e2e::netns::hearth())
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .expect("run hearth status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "shaping FAILED to apply config generation 2: ",
+        "VPN policy FAILED to apply config generation 2: ",
+        "  the kernel keeps what generation 1 applied:\n  shaping ",
+        "  the kernel keeps what generation 1 applied:\n  vpn wg0 via vpn0: link ",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} not in hearth status:\n{text}"
+        );
+    }
 }

@@ -128,17 +128,58 @@ impl Sources {
         }
     }
 
-    /// Records what shaping did last (shown in `/status`).
     /// Records what the VPN policy did last (shown in `/status`).
     pub fn set_vpn(&self, v: serde_json::Value) {
-        if let Ok(mut s) = self.vpn.lock() {
+        self.record(&self.vpn, v);
+    }
+
+    /// Records that applying the VPN policy failed: the kernel keeps the previous policy, and
+    /// `/status` says which (see [`Sources::record_failure`]).
+    pub fn set_vpn_failed(&self, error: &str) {
+        self.record_failure(&self.vpn, error);
+    }
+
+    /// Records what shaping did last (shown in `/status`).
+    pub fn set_shaping(&self, v: serde_json::Value) {
+        self.record(&self.shaping, v);
+    }
+
+    /// Records that applying shaping failed (the previous shaping stays in force).
+    pub fn set_shaping_failed(&self, error: &str) {
+        self.record_failure(&self.shaping, error);
+    }
+
+    fn generation_now(&self) -> u64 {
+        self.generation.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// A subsystem's report, stamped with the config generation it applied.
+    fn record(&self, slot: &Mutex<Option<serde_json::Value>>, mut v: serde_json::Value) {
+        if v["enabled"].as_bool() == Some(true) {
+            v["generation"] = self.generation_now().into();
+        }
+        if let Ok(mut s) = slot.lock() {
             *s = Some(v);
         }
     }
 
-    pub fn set_shaping(&self, v: serde_json::Value) {
-        if let Ok(mut s) = self.shaping.lock() {
-            *s = Some(v);
+    /// A failed apply: `error`, the generation it failed on, and under `in_force` the last
+    /// successful report — what the kernel still has, since a failed apply rolls back (or
+    /// never started). `in_force` is null when nothing was ever applied.
+    fn record_failure(&self, slot: &Mutex<Option<serde_json::Value>>, error: &str) {
+        let generation = self.generation_now();
+        if let Ok(mut s) = slot.lock() {
+            let in_force = match s.take() {
+                Some(v) if v["enabled"].as_bool() == Some(true) && v["error"].is_null() => v,
+                Some(v) => v["in_force"].clone(),
+                None => serde_json::Value::Null,
+            };
+            *s = Some(serde_json::json!({
+                "enabled": true,
+                "error": error,
+                "generation": generation,
+                "in_force": in_force,
+            }));
         }
     }
 
@@ -585,6 +626,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_apply_keeps_the_last_good_report_as_in_force() {
+        let src = Sources::new(None, None);
+        let bump = || *src.generation.lock().unwrap() += 1;
+        bump();
+        src.set_shaping_failed("cannot probe the kernel");
+        let first = src.status()["shaping"].clone();
+        assert_eq!(first["error"], "cannot probe the kernel");
+        assert!(first["in_force"].is_null(), "nothing applied yet: {first}");
+        bump();
+        src.set_shaping(serde_json::json!({"enabled": true, "devices": ["tv"]}));
+        assert_eq!(src.status()["shaping"]["generation"], 2);
+        bump();
+        src.set_shaping_failed("RTM_NEWQDISC: Invalid argument");
+        bump();
+        src.set_shaping_failed("RTM_NEWQDISC: Invalid argument (again)");
+        let s = src.status()["shaping"].clone();
+        assert_eq!(s["generation"], 4, "{s}");
+        assert_eq!(s["error"], "RTM_NEWQDISC: Invalid argument (again)");
+        assert_eq!(s["in_force"]["generation"], 2, "{s}");
+        assert_eq!(s["in_force"]["devices"][0], "tv", "{s}");
+        bump();
+        src.set_shaping(serde_json::json!({"enabled": true, "devices": ["tv", "pc"]}));
+        let s = src.status()["shaping"].clone();
+        assert!(s["error"].is_null() && s["in_force"].is_null(), "{s}");
+        // Same for the VPN policy; a disabled record carries no generation.
+        src.set_vpn(serde_json::json!({"enabled": false}));
+        src.set_vpn_failed("no such device wg0");
+        let v = src.status()["vpn"].clone();
+        assert!(v["in_force"].is_null(), "off is not a policy in force: {v}");
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn budgets_usage_and_anomalies_over_the_socket() {

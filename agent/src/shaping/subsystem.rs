@@ -363,7 +363,9 @@ impl Subsystem for Shaping {
             .map_err(|e| err(format!("apply task failed: {e}")))
             .and_then(|r| r)
             .inspect_err(|e| {
-                self.publish(serde_json::json!({"enabled": true, "error": e.message}));
+                if let Some(s) = &self.sources {
+                    s.set_shaping_failed(&e.message);
+                }
             })?;
             self.caps = Some(caps);
             if !self.watching {

@@ -192,7 +192,7 @@ impl Subsystem for VpnSubsystem {
                 .map_err(|e| err(format!("apply task failed: {e}")))?
                 .map_err(|e| {
                     if let Some(s) = &self.shared.sources {
-                        s.set_vpn(serde_json::json!({"enabled": true, "error": e}));
+                        s.set_vpn_failed(&e);
                     }
                     err(e)
                 })?;
