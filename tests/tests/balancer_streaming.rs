@@ -343,7 +343,7 @@ async fn a_client_that_leaves_mid_stream_is_settled_as_client_gone() {
     let s = h.wait_settlements(1).await.remove(0);
     assert_eq!(
         (s.level.as_str(), s.outcome.as_str()),
-        ("warn", "client_gone"),
+        ("info", "client_gone"),
         "{}",
         s.line
     );
@@ -384,7 +384,7 @@ async fn a_client_that_leaves_before_the_first_byte_is_still_settled() {
     client.abort();
     let _ = client.await;
     let s = h.wait_settlements(1).await.remove(0);
-    assert_eq!(s.level, "warn", "{}", s.line);
+    assert_eq!(s.level, "info", "a client leaving is routine: {}", s.line);
     assert_eq!(s.outcome, "client_gone", "{}", s.line);
     assert_eq!(s.get("endpoint"), "alpha");
 }

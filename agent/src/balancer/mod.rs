@@ -273,10 +273,15 @@ fn seed() -> u64 {
     t ^ (u64::from(std::process::id()) << 32)
 }
 
-/// The default settle hook: one log line per request.
+/// The default settle hook: one log line per request — `info` when it went as it should or
+/// the client simply left (a closed tab, a stopped generation: routine in a household),
+/// `warn` for everything an operator may want to look at.
 pub fn log_settlement() -> SettleHook {
     Arc::new(|s: Settlement| {
-        if s.outcome == settle::Outcome::Complete {
+        if matches!(
+            s.outcome,
+            settle::Outcome::Complete | settle::Outcome::ClientGone
+        ) {
             log::info!("{}", s.log_line());
         } else {
             log::warn!("{}", s.log_line());
