@@ -17,7 +17,8 @@ rm -f "$RESULTS" # a stale file from an earlier run must not count
 rc=0
 # The deliberate failure is relabelled in the printed log (results.txt, checked below, is not),
 # so a search of a CI log for FAIL finds real failures only.
-scripts/vm-test.sh --host-bin ip --host-bin tc --all -- "$PROBE" --exit-code 3 2>&1 |
+scripts/vm-test.sh --host-bin ip --host-bin tc --host-bin ss --host-bin curl --host-bin iperf3 \
+    --all -- "$PROBE" --exit-code 3 2>&1 |
     sed -u -e "s|FAIL $total/$total vm-probe --exit-code 3|EXPECTED-FAILURE $total/$total vm-probe --exit-code 3|" \
         -e "s|VM LANE FAILED: \(.*\) 1 failed|vm lane: \1 1 failed (the self-test's deliberate one)|" \
         -e "s|VM-LANE-RESULT: \(.*\), 1 failed|VM-LANE-RESULT: \1, 1 failed as intended|" || rc=$?
