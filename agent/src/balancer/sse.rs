@@ -37,7 +37,12 @@ impl Usage {
 pub fn usage_in(buf: &[u8]) -> Option<Usage> {
     const KEY: &[u8] = b"\"usage\"";
     let mut end = buf.len();
-    while let Some(i) = buf[..end].windows(KEY.len()).rposition(|w| w == KEY) {
+    // The first byte is checked before the rest: comparing every window whole costs a call
+    // per byte of the answer.
+    while let Some(i) = buf[..end]
+        .windows(KEY.len())
+        .rposition(|w| w[0] == b'"' && w == KEY)
+    {
         end = i;
         if i > 0 && buf[i - 1] == b'\\' {
             continue; // an escaped quote: text inside a string
