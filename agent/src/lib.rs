@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod devices;
+mod keys;
 pub mod logger;
 pub mod netlink;
 pub mod planner;

@@ -22,9 +22,19 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 use super::sse::Usage;
 
 /// Implements the visitor methods of every kind of value but maps and sequences as `$v`,
-/// for visitors that only care about containers.
+/// for visitors that mostly care about containers; `unit =` (null) and `str =` (a function
+/// of the string) override those two.
 macro_rules! other_values {
     ($ty:ty, $v:expr) => {
+        other_values!($ty, $v, unit = $v, str = |_: &str| $v);
+    };
+    ($ty:ty, $v:expr, unit = $u:expr) => {
+        other_values!($ty, $v, unit = $u, str = |_: &str| $v);
+    };
+    ($ty:ty, $v:expr, str = $s:expr) => {
+        other_values!($ty, $v, unit = $v, str = $s);
+    };
+    ($ty:ty, $v:expr, unit = $u:expr, str = $s:expr) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<$ty, E> {
             Ok($v)
         }
@@ -37,11 +47,11 @@ macro_rules! other_values {
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<$ty, E> {
             Ok($v)
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<$ty, E> {
-            Ok($v)
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<$ty, E> {
+            Ok(($s)(s))
         }
         fn visit_unit<E: de::Error>(self) -> Result<$ty, E> {
-            Ok($v)
+            Ok($u)
         }
     };
 }
@@ -238,24 +248,11 @@ impl<'de> Deserialize<'de> for TextLen {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TextLen, E> {
-                Ok(TextLen(Some(v.len())))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<TextLen, E> {
-                Ok(TextLen(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<TextLen, E> {
-                Ok(TextLen(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<TextLen, E> {
-                Ok(TextLen(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<TextLen, E> {
-                Ok(TextLen(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<TextLen, E> {
-                Ok(TextLen(None))
-            }
+            other_values!(
+                TextLen,
+                TextLen(None),
+                str = |s: &str| TextLen(Some(s.len()))
+            );
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<TextLen, A::Error> {
                 ScalarVisitor.visit_seq(seq).map(|_| TextLen(None))
             }
@@ -304,24 +301,7 @@ impl<'de> Deserialize<'de> for UsageField {
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<UsageField, A::Error> {
                 ScalarVisitor.visit_seq(seq).map(|_| ZERO)
             }
-            fn visit_unit<E: de::Error>(self) -> Result<UsageField, E> {
-                Ok(UsageField(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<UsageField, E> {
-                Ok(ZERO)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<UsageField, E> {
-                Ok(ZERO)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<UsageField, E> {
-                Ok(ZERO)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<UsageField, E> {
-                Ok(ZERO)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<UsageField, E> {
-                Ok(ZERO)
-            }
+            other_values!(UsageField, ZERO, unit = UsageField(None));
         }
         d.deserialize_any(V)
     }
@@ -531,13 +511,16 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspected, Refusal> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The same readings done through a `serde_json::Value` tree, as the balancer did before:
+/// the reference the unit tests and the `request_json` fuzz target hold the readers to.
+#[doc(hidden)]
+pub mod reference {
+    use super::{Chunk, Inspected, OutputCaps, Refusal};
+    use crate::balancer::sse::Usage;
     use serde_json::Value;
 
-    /// The same reading done on a `serde_json::Value`, as the balancer did before.
-    fn by_value(bytes: &[u8]) -> Result<Inspected, Refusal> {
+    /// [`super::inspect`], through a tree.
+    pub fn request(bytes: &[u8]) -> Result<Inspected, Refusal> {
         let body: Value =
             serde_json::from_slice(bytes).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
         if !body.is_object() {
@@ -562,6 +545,43 @@ mod tests {
             },
         })
     }
+
+    /// [`super::chunk`], through a tree.
+    pub fn chunk(data: &[u8]) -> Option<Chunk> {
+        let v: Value = serde_json::from_slice(data).ok()?;
+        let usage = |u: &Value| {
+            (!u.is_null()).then(|| Usage {
+                prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+                completion_tokens: u
+                    .get("completion_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                estimated: false,
+            })
+        };
+        let choices = v.get("choices").and_then(Value::as_array);
+        Some(Chunk {
+            choices: choices.map(Vec::len),
+            content_bytes: choices.map_or(0, |cs| {
+                cs.iter()
+                    .filter_map(|c| {
+                        c.get("delta")
+                            .and_then(|d| d.get("content"))
+                            .or_else(|| c.get("text"))
+                            .and_then(Value::as_str)
+                    })
+                    .map(|t| t.len() as u64)
+                    .sum()
+            }),
+            usage: v.get("usage").and_then(usage),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference::{chunk as chunk_by_value, request as by_value};
+    use super::*;
 
     #[test]
     fn reads_the_fields_and_skips_the_rest() {
@@ -622,37 +642,6 @@ mod tests {
                 String::from_utf8_lossy(c)
             );
         }
-    }
-
-    /// A streamed chunk read through a `serde_json::Value`, as the relay did before.
-    fn chunk_by_value(data: &[u8]) -> Option<Chunk> {
-        let v: Value = serde_json::from_slice(data).ok()?;
-        let usage = |u: &Value| {
-            (!u.is_null()).then(|| Usage {
-                prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-                completion_tokens: u
-                    .get("completion_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
-                estimated: false,
-            })
-        };
-        let choices = v.get("choices").and_then(Value::as_array);
-        Some(Chunk {
-            choices: choices.map(Vec::len),
-            content_bytes: choices.map_or(0, |cs| {
-                cs.iter()
-                    .filter_map(|c| {
-                        c.get("delta")
-                            .and_then(|d| d.get("content"))
-                            .or_else(|| c.get("text"))
-                            .and_then(Value::as_str)
-                    })
-                    .map(|t| t.len() as u64)
-                    .sum()
-            }),
-            usage: v.get("usage").and_then(usage),
-        })
     }
 
     #[test]

@@ -43,8 +43,8 @@ impl Histogram {
 /// `(device, group, endpoint)`.
 type Who = (String, String, String);
 
-/// A `Who` looked up by reference: the map is searched with borrowed names, so counting a
-/// request allocates nothing once its device/group/endpoint has been seen.
+/// A `Who` looked up by reference (`crate::keys`): counting a request allocates nothing once
+/// its device/group/endpoint has been seen.
 trait WhoKey {
     fn parts(&self) -> (&str, &str, &str);
 }
@@ -61,29 +61,7 @@ impl WhoKey for (&str, &str, &str) {
     }
 }
 
-impl<'a> std::borrow::Borrow<dyn WhoKey + 'a> for Who {
-    fn borrow(&self) -> &(dyn WhoKey + 'a) {
-        self
-    }
-}
-
-// Ordered exactly as `Who` (a tuple of strings) is, which `Borrow` requires.
-impl PartialEq for dyn WhoKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-impl Eq for dyn WhoKey + '_ {}
-impl PartialOrd for dyn WhoKey + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for dyn WhoKey + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.parts().cmp(&other.parts())
-    }
-}
+crate::keys::by_parts!(WhoKey, Who);
 
 /// Everything counted for one device/group/endpoint.
 #[derive(Debug, Default)]

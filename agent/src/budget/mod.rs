@@ -79,8 +79,8 @@ impl Scope {
     }
 }
 
-/// An account key looked up by reference: touching an account (several times per request)
-/// clones no scope name.
+/// An account key looked up by reference (`crate::keys`): touching an account (several times
+/// per request) clones no scope name.
 trait AccountKey {
     fn parts(&self) -> (ScopeRef<'_>, PeriodKind);
 }
@@ -97,28 +97,7 @@ impl AccountKey for (ScopeRef<'_>, PeriodKind) {
     }
 }
 
-impl<'a> std::borrow::Borrow<dyn AccountKey + 'a> for (Scope, PeriodKind) {
-    fn borrow(&self) -> &(dyn AccountKey + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn AccountKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-impl Eq for dyn AccountKey + '_ {}
-impl PartialOrd for dyn AccountKey + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for dyn AccountKey + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.parts().cmp(&other.parts())
-    }
-}
+crate::keys::by_parts!(AccountKey, (Scope, PeriodKind));
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
